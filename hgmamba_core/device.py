@@ -1,0 +1,21 @@
+"""Pick a torch device from a user string; never hard-code CUDA."""
+
+from __future__ import annotations
+
+import torch
+
+from hgmamba_core.errors import HGMambaError
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' -> cuda when available else cpu; 'cpu', 'cuda', 'cuda:1' as given (checked)."""
+    name = (name or "auto").lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise HGMambaError(f"unknown device '{name}': use auto, cpu or cuda") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise HGMambaError("--device cuda asked for, but no CUDA GPU is available: use --device cpu")
+    return dev

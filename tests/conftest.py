@@ -1,0 +1,33 @@
+"""Shared test fixtures: paths to ../shared data, offline settings for Ultralytics."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+H36M_DIR = SHARED / "data" / "h36m"
+MEDIA_DIR = SHARED / "media"
+YOLO_WEIGHTS = REPO / "assets" / "weights" / "yolo11n-pose.pt"
+
+# Never touch the network or the home directory from tests.
+os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("YOLO_CONFIG_DIR", str(Path(os.environ.get("TMPDIR", "/tmp")) / "hgmamba-yolo-cfg"))
+
+
+@pytest.fixture(scope="session")
+def h36m_dir() -> Path:
+    if not (H36M_DIR / "h36m_mini.npz").exists():
+        pytest.skip(f"Human3.6M files not found in {H36M_DIR} (they live in ../shared, never in the repo)")
+    return H36M_DIR
+
+
+@pytest.fixture(scope="session")
+def h36m_mini(h36m_dir: Path):
+    import numpy as np
+
+    with np.load(h36m_dir / "h36m_mini.npz") as z:
+        return {k: z[k] for k in z.files}
