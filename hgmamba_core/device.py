@@ -17,5 +17,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     except RuntimeError:
         raise HGMambaError(f"unknown device '{name}': use auto, cpu or cuda") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise HGMambaError("--device cuda asked for, but no CUDA GPU is available: use --device cpu")
+        raise HGMambaError(
+            "--device cuda asked for, but no CUDA GPU is available: use --device cpu"
+        )
     return dev

@@ -70,7 +70,9 @@ HYPEREDGES_BODY: tuple[tuple[int, ...], ...] = (
 )
 
 
-def incidence_matrix(edges: tuple[tuple[int, ...], ...], num_joints: int = NUM_JOINTS) -> np.ndarray:
+def incidence_matrix(
+    edges: tuple[tuple[int, ...], ...], num_joints: int = NUM_JOINTS
+) -> np.ndarray:
     """Hypergraph incidence H (joints x hyperedges), H[v, e] = 1 when joint v is in edge e."""
     h = np.zeros((num_joints, len(edges)), dtype=np.float32)
     for e, joints in enumerate(edges):

@@ -15,13 +15,17 @@ YOLO_WEIGHTS = REPO / "assets" / "weights" / "yolo11n-pose.pt"
 
 # Never touch the network or the home directory from tests.
 os.environ.setdefault("YOLO_OFFLINE", "1")
-os.environ.setdefault("YOLO_CONFIG_DIR", str(Path(os.environ.get("TMPDIR", "/tmp")) / "hgmamba-yolo-cfg"))
+os.environ.setdefault(
+    "YOLO_CONFIG_DIR", str(Path(os.environ.get("TMPDIR", "/tmp")) / "hgmamba-yolo-cfg")
+)
 
 
 @pytest.fixture(scope="session")
 def h36m_dir() -> Path:
     if not (H36M_DIR / "h36m_mini.npz").exists():
-        pytest.skip(f"Human3.6M files not found in {H36M_DIR} (they live in ../shared, never in the repo)")
+        pytest.skip(
+            f"Human3.6M files not found in {H36M_DIR} (they live in ../shared, never in the repo)"
+        )
     return H36M_DIR
 
 

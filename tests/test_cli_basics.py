@@ -6,7 +6,10 @@ from hgmamba_core.fileio import atomic_path
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "hgmamba_cli.app", *args], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "hgmamba_cli.app", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
