@@ -1,0 +1,291 @@
+"""Window blending, padding, gaps and flip TTA of the Lifter; camera -> world conversion.
+
+The lifter math is tested with small deterministic torch modules written here (test doubles
+with known outputs), so every expected value can be computed by hand.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hgmamba_core.lift import Lifter, blend_weights, pad_to, valid_segments, window_starts
+from hgmamba_core.skeleton import flip_permutation
+from hgmamba_core.world import (
+    WorldConfig,
+    camera_to_world_rotation,
+    rescale_to_height,
+    standing_height,
+    to_world,
+)
+
+T = 27
+
+
+class RootZeroIdentity(torch.nn.Module):
+    """Per-frame identity with the root joint zeroed: the blend must reproduce the input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.p = torch.nn.Parameter(torch.zeros(1))
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert x.shape[1] == T
+        self.seen.append(x.clone())
+        y = x.clone()
+        y[..., 0, :] = 0.0
+        return y + self.p
+
+
+class PositionBias(RootZeroIdentity):
+    """Identity plus an error that drifts across the window (a ramp): tiling would jump."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x)
+        t = torch.arange(x.shape[1], dtype=x.dtype)
+        bias = (t - (x.shape[1] - 1) / 2) / x.shape[1]
+        y[..., 1:, 2] += bias[None, :, None]
+        return y
+
+
+class WindowMean(RootZeroIdentity):
+    """Each output depends on the whole window (its mean): exposes batch/window mix-ups."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x)
+        return y + x.mean(dim=1, keepdim=True) * 0.5
+
+
+class RightHipBias(RootZeroIdentity):
+    """Not mirror-symmetric: adds 0.1 to the right hip's x."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x)
+        y[..., 1, 0] += 0.1
+        return y
+
+
+def smooth_track(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)[:, None, None] / 10.0
+    phase = rng.uniform(0, 6.28, size=(1, 17, 3))
+    x = (0.3 * np.sin(t + phase)).astype(np.float32)
+    x[..., 2] = rng.uniform(0.3, 1.0, size=(n, 17)).astype(np.float32)
+    return x
+
+
+def expected(track: np.ndarray) -> np.ndarray:
+    out = track.copy()
+    out[:, 0] = 0.0
+    return out
+
+
+def test_window_starts_cover_every_frame():
+    for length in (27, 28, 40, 53, 54, 100, 1000):
+        s = window_starts(length, T, 13)
+        assert s[0] == 0 and s[-1] == length - T
+        covered = np.zeros(length, int)
+        for a in s:
+            covered[a : a + T] += 1
+        assert covered.min() >= 1
+        assert np.all(np.diff(s) <= 13) and np.all(np.diff(s) > 0)
+    with pytest.raises(ValueError):
+        window_starts(10, T, 13)
+
+
+def test_blend_weights_fade_but_never_vanish():
+    w = blend_weights(T, floor=0.05)
+    assert w.shape == (T,) and w.min() >= 0.05 and w.max() <= 1.0
+    assert w[0] < 0.1 and w[T // 2] > 0.95
+    np.testing.assert_allclose(w, w[::-1])  # symmetric
+
+
+def test_pad_to_edge_replicates_centred():
+    seq = np.arange(5)[:, None]
+    padded, off = pad_to(seq, 9)
+    assert off == 2
+    np.testing.assert_array_equal(padded[:, 0], [0, 0, 0, 1, 2, 3, 4, 4, 4])
+    same, off0 = pad_to(np.arange(12)[:, None], 9)
+    assert off0 == 0 and same.shape[0] == 12
+
+
+@pytest.mark.parametrize("n", [1, 5, 26, 27, 28, 40, 54, 100, 301])
+@pytest.mark.parametrize("flip", [False, True])
+def test_identity_model_reconstructs_exactly(n, flip):
+    track = smooth_track(n)
+    lifter = Lifter(RootZeroIdentity(), T=T, flip=flip, batch_size=7)
+    out = lifter.lift_track(track)
+    assert out.shape == (n, 17, 3) and out.dtype == np.float32
+    np.testing.assert_allclose(out, expected(track), atol=1e-6)
+
+
+def test_short_track_is_padded_by_edge_replication():
+    track = smooth_track(5)
+    model = RootZeroIdentity()
+    Lifter(model, T=T, flip=False).lift_track(track)
+    (seen,) = model.seen
+    assert seen.shape == (1, T, 17, 3)
+    seen = seen[0].numpy()
+    np.testing.assert_array_equal(seen[:11], np.repeat(track[:1], 11, axis=0))
+    np.testing.assert_array_equal(seen[11:16], track)
+    np.testing.assert_array_equal(seen[16:], np.repeat(track[-1:], 11, axis=0))
+
+
+def test_blending_has_no_seams():
+    """A window-edge error blends into a smooth curve; naive tiling jumps at every boundary."""
+    n = 200
+    track = np.zeros((n, 17, 3), np.float32)
+    out = Lifter(PositionBias(), T=T, flip=False).lift_track(track)
+    err = out[:, 1, 2]  # the bias the model added, after blending
+    t = np.arange(T)
+    bias = (t - (T - 1) / 2) / T
+    naive = np.concatenate([bias] * (n // T + 1))[:n]
+    naive_jump = np.abs(np.diff(naive)).max()
+    assert naive_jump > 0.9
+    # blended: frame-to-frame changes stay small everywhere, and the error itself shrinks
+    assert np.abs(np.diff(err)).max() < naive_jump / 8
+    assert np.abs(err[T:-T]).max() < np.abs(bias).max() / 2
+
+
+def test_blend_equals_hand_computed_weighted_mean():
+    """Each frame = sum_w weight(pos) * pred_w(pos) / sum_w weight(pos), computed independently."""
+    n, stride = 60, 13
+    track = np.zeros((n, 17, 3), np.float32)
+    out = Lifter(PositionBias(), T=T, stride=stride, flip=False).lift_track(track)
+    w = blend_weights(T, 0.05)
+    t = np.arange(T)
+    bias = (t - (T - 1) / 2) / T
+    num, den = np.zeros(n), np.zeros(n)
+    for s in window_starts(n, T, stride):
+        num[s : s + T] += w * bias
+        den[s : s + T] += w
+    np.testing.assert_allclose(out[:, 5, 2], num / den, rtol=1e-5)
+
+
+def test_batch_size_does_not_change_results():
+    track = smooth_track(123)
+    a = Lifter(WindowMean(), T=T, batch_size=1).lift_track(track)
+    b = Lifter(WindowMean(), T=T, batch_size=64).lift_track(track)
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_several_tracks_batched_together_match_one_by_one():
+    tracks = [smooth_track(40, 1), smooth_track(7, 2), smooth_track(90, 3)]
+    lifter = Lifter(WindowMean(), T=T, batch_size=5)
+    together = lifter.lift_tracks(tracks)
+    for tr, got in zip(tracks, together, strict=True):
+        np.testing.assert_allclose(got, lifter.lift_track(tr), atol=1e-6)
+
+
+def test_flip_tta_averages_the_mirrored_prediction():
+    track = smooth_track(50)
+    out = Lifter(RightHipBias(), T=T, flip=True).lift_track(track)
+    want = expected(track)
+    want[:, 1, 0] += 0.05  # half of the bias stays on the right hip
+    want[:, 4, 0] -= 0.05  # the mirrored half lands, negated, on the left hip
+    np.testing.assert_allclose(out, want, atol=1e-6)
+    perm = flip_permutation()
+    assert perm[1] == 4 and perm[4] == 1
+
+
+def test_nan_gaps_split_segments_and_stay_nan():
+    track = smooth_track(120)
+    track[30:45] = np.nan  # person absent
+    track[100:103, 3, :2] = np.nan  # a frame with a missing joint counts as absent too
+    track[60:62, :, 2] = np.nan  # unknown confidence: present, fed as 0
+    assert valid_segments(track) == [(0, 30), (45, 100), (103, 120)]
+    model = RootZeroIdentity()
+    out = Lifter(model, T=T, flip=False).lift_track(track)
+    absent = np.zeros(120, bool)
+    absent[30:45] = absent[100:103] = True
+    assert np.isnan(out[absent]).all()
+    want = expected(np.nan_to_num(track, nan=0.0))
+    np.testing.assert_allclose(out[~absent], want[~absent], atol=1e-6)
+    for x in model.seen:  # the model never sees NaN
+        assert torch.isfinite(x).all()
+
+
+def test_all_absent_track_gives_all_nan():
+    track = np.full((10, 17, 3), np.nan, np.float32)
+    model = RootZeroIdentity()
+    out = Lifter(model, T=T).lift_track(track)
+    assert np.isnan(out).all() and model.seen == []
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_follows_model_device_cuda():
+    model = RootZeroIdentity().cuda()
+    track = smooth_track(40)
+    out = Lifter(model, T=T).lift_track(track)
+    assert model.seen[0].device.type == "cuda"
+    np.testing.assert_allclose(out, expected(track), atol=1e-5)
+
+
+# ------------------------------------------------------------------------- camera -> world
+
+
+def test_rotation_axes():
+    r0 = camera_to_world_rotation(0.0)
+    np.testing.assert_allclose(r0 @ [0, -1, 0], [0, 0, 1])  # camera up -> world up
+    np.testing.assert_allclose(r0 @ [0, 0, 1], [0, 1, 0])  # optical axis -> forward
+    np.testing.assert_allclose(r0 @ [1, 0, 0], [1, 0, 0])
+    r = camera_to_world_rotation(10.0)
+    np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-12)
+    assert np.isclose(np.linalg.det(r), 1.0)
+    ahead = r @ [0, 0, 1]  # the camera looks down by 10 degrees
+    assert np.isclose(np.degrees(np.arctan2(-ahead[2], ahead[1])), 10.0)
+
+
+def _gt_walk(h36m_mini) -> np.ndarray:
+    """S1 walking (world, z up) moved in front of our camera: feet on z = 0, ~5 m ahead."""
+    g = h36m_mini["S1/Walking 1"][::2].astype(np.float64)
+    g = g - np.array([g[:, 0, 0].mean(), g[:, 0, 1].mean(), 0.0])
+    g[..., 1] += 5.0
+    low = np.fmin(g[:, 3, 2], g[:, 6, 2])
+    g[..., 2] -= np.percentile(low, 5.0)
+    return g
+
+
+def test_to_world_recovers_a_projected_h36m_walk(h36m_mini):
+    world = _gt_walk(h36m_mini)
+    size, tilt, cam_h = (1280, 720), 10.0, 1.6
+    R = camera_to_world_rotation(tilt)
+    cam = (world - [0.0, 0.0, cam_h]) @ R  # world -> camera: R^T x, row-vector form
+    f = max(size)
+    uv = f * cam[..., :2] / cam[..., 2:3] + np.array(size) / 2.0
+    rel = cam - cam[:, :1]
+    F = world.shape[0]
+    kp, sc = uv[:, None].astype(np.float32), np.ones((F, 1, 17), np.float32)
+    cfg = WorldConfig(tilt_deg=tilt, standing_height_m=None, root_smooth_frames=1)
+    got = to_world(rel[:, None], kp, sc, size, cfg)[:, 0]
+    np.testing.assert_allclose(got, world, atol=2e-3)
+    # default smoothing of the root trajectory changes a walk by millimetres only
+    got5 = to_world(rel[:, None], kp, sc, size, WorldConfig(standing_height_m=None))[:, 0]
+    assert np.abs(got5 - world).max() < 0.02
+    # the lowest foot stands on the floor
+    assert abs(np.percentile(np.fmin(got[:, 3, 2], got[:, 6, 2]), 5.0)) < 1e-6
+
+
+def test_to_world_without_root_keeps_root_above_origin_and_marks_absent(h36m_mini):
+    world = _gt_walk(h36m_mini)[:50]
+    rel = world - world[:, :1]
+    rel_cam = rel @ camera_to_world_rotation(0.0)
+    rel_cam[10:20] = np.nan
+    kp = np.full((50, 1, 17, 2), np.nan, np.float32)
+    got = to_world(
+        rel_cam[:, None], kp, np.ones((50, 1, 17)), (640, 480), WorldConfig(place_root=False)
+    )
+    assert np.isnan(got[10:20]).all()
+    ok = np.r_[0:10, 20:50]
+    np.testing.assert_allclose(got[ok, 0, 0, :2], 0.0, atol=1e-6)
+    assert np.all(got[ok, 0, 10, 2] > got[ok, 0, 0, 2])  # head above pelvis: z is up
+
+
+def test_rescale_to_average_adult(h36m_mini):
+    g = h36m_mini["S1/Walking 1"].astype(np.float64)
+    rel = (g - g[:, :1]) * 2.5  # an off-scale prediction
+    out = rescale_to_height(rel, 1.64)
+    assert np.isclose(np.median(standing_height(out)), 1.64, rtol=1e-6)
+    np.testing.assert_allclose(out / np.linalg.norm(out), rel / np.linalg.norm(rel), atol=1e-9)
