@@ -1,22 +1,82 @@
 """Selective scan (Mamba's S6 recurrence) with interchangeable backends.
 
-`selective_scan` has the semantics and shapes of mamba-ssm's `selective_scan_fn`.
+`selective_scan` has the semantics and shapes of mamba-ssm's `selective_scan_fn`. Backends:
+`reference` (sequential loop, the oracle), `chunked` (parallel-in-time PyTorch, any device),
+`fused` (C++/OpenMP CPU kernel built on first use), `mamba_ssm` (CUDA, optional extra).
+`auto` picks mamba_ssm on CUDA when it imports, else chunked; on the CPU fused when it builds,
+else chunked.
 """
 
 from __future__ import annotations
 
+import torch
+
+from hgmamba_core.errors import HGMambaError
+from hgmamba_core.ssm.chunked import selective_scan_chunked
+from hgmamba_core.ssm.cuda import mamba_ssm_available, selective_scan_mamba_ssm
+from hgmamba_core.ssm.fused import fused_available, selective_scan_fused
 from hgmamba_core.ssm.reference import selective_scan_reference
 
-BACKENDS = ("reference",)
+BACKENDS = ("reference", "chunked", "fused", "mamba_ssm")
+
+_IMPLS = {
+    "reference": selective_scan_reference,
+    "chunked": selective_scan_chunked,
+    "fused": selective_scan_fused,
+    "mamba_ssm": selective_scan_mamba_ssm,
+}
+
+
+def available_backends() -> tuple[str, ...]:
+    """Backends usable in this environment (builds the fused kernel if not built yet)."""
+    names = ["reference", "chunked"]
+    if fused_available():
+        names.append("fused")
+    if torch.cuda.is_available() and mamba_ssm_available():
+        names.append("mamba_ssm")
+    return tuple(names)
+
+
+def auto_backend(device: torch.device | str | torch.Tensor = "cpu") -> str:
+    """The backend `backend="auto"` uses for tensors on this device (or like this tensor)."""
+    if isinstance(device, torch.Tensor):
+        device = device.device
+    device = torch.device(device)
+    if device.type == "cuda":
+        return "mamba_ssm" if mamba_ssm_available() else "chunked"
+    if device.type == "cpu" and fused_available():
+        return "fused"
+    return "chunked"
 
 
 def selective_scan(
     u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False, backend="auto"
 ):
     """y (b, d, L) from u, delta (b, d, L), A (d, n), B, C (b, n, L), D (d,), z (b, d, L)."""
-    if backend not in ("auto", *BACKENDS):
-        raise ValueError(f"unknown selective-scan backend {backend!r}; choose from {BACKENDS}")
-    return selective_scan_reference(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+    if backend == "auto":
+        backend = auto_backend(u.device)
+    elif backend not in BACKENDS:
+        raise HGMambaError(
+            f"unknown selective-scan backend {backend!r}; choose from auto, {', '.join(BACKENDS)}"
+        )
+    elif backend == "fused" and (u.device.type != "cpu" or not fused_available()):
+        raise HGMambaError(
+            "selective-scan backend 'fused' needs CPU tensors and a C++ compiler; use 'auto'"
+        )
+    elif backend == "mamba_ssm" and (u.device.type != "cuda" or not mamba_ssm_available()):
+        raise HGMambaError(
+            "selective-scan backend 'mamba_ssm' needs CUDA tensors and `pip install "
+            "hgmamba[cuda]`; use 'auto'"
+        )
+    return _IMPLS[backend](u, delta, A, B, C, D, z, delta_bias, delta_softplus)
 
 
-__all__ = ["BACKENDS", "selective_scan", "selective_scan_reference"]
+__all__ = [
+    "BACKENDS",
+    "auto_backend",
+    "available_backends",
+    "selective_scan",
+    "selective_scan_chunked",
+    "selective_scan_fused",
+    "selective_scan_reference",
+]

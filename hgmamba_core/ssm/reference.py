@@ -15,14 +15,18 @@ def prepare_delta(delta: torch.Tensor, delta_bias: torch.Tensor | None, delta_so
     return delta
 
 
-def selective_scan_reference(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False):
+def selective_scan_reference(
+    u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False
+):
     """h_t = exp(Δ_t A) h_{t-1} + Δ_t B_t u_t;  y_t = C_t·h_t + D u_t;  y *= silu(z).
 
     Shapes as mamba-ssm's selective_scan_fn: u, delta (b, d, L); A (d, n); B, C (b, n, L);
-    D, delta_bias (d,); z (b, d, L). Computes in float32, returns u's dtype.
+    D, delta_bias (d,); z (b, d, L). Computes in float32 (float64 for float64 input, so it can
+    serve as a high-precision oracle), returns u's dtype.
     """
     dtype = u.dtype
-    u, delta, A, B, C = (t.float() for t in (u, delta, A, B, C))
+    work = torch.float64 if dtype == torch.float64 else torch.float32
+    u, delta, A, B, C = (t.to(work) for t in (u, delta, A, B, C))
     delta = prepare_delta(delta, delta_bias, delta_softplus)
     b, d, L = u.shape
     h = u.new_zeros(b, d, A.shape[1])
@@ -33,7 +37,7 @@ def selective_scan_reference(u, delta, A, B, C, D=None, z=None, delta_bias=None,
         ys.append((h * C[:, None, :, t]).sum(-1))
     y = torch.stack(ys, dim=-1)
     if D is not None:
-        y = y + u * D.float()[None, :, None]
+        y = y + u * D.to(work)[None, :, None]
     if z is not None:
-        y = y * F.silu(z.float())
+        y = y * F.silu(z.to(work))
     return y.to(dtype)

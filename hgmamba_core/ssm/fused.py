@@ -1,0 +1,140 @@
+"""The fused CPU selective scan: a C++/OpenMP kernel built on first use, with autograd.
+
+The kernel walks L once per (batch, channel) with the n-dim state in a local array and walks
+back once for the gradient, so it pays none of the per-step kernel launches and state
+round-trips of a PyTorch loop. It is compiled with torch.utils.cpp_extension the first time
+it is needed and cached in TORCH_EXTENSIONS_DIR (torch's default: ~/.cache/torch_extensions);
+torch's file lock serializes concurrent first builds. If it cannot be built, `load_extension`
+warns once and returns None, and callers fall back to the PyTorch paths.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import platform
+import warnings
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("scan_cpu.cpp")
+
+
+def _cpu_tag() -> str:
+    """Short id of this CPU's instruction set, so a -march=native build is never reused elsewhere."""
+    flags = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    flags = line
+                    break
+    except OSError:
+        pass
+    key = f"{platform.machine()}|{flags}"
+    return hashlib.sha1(key.encode()).hexdigest()[:8]
+
+
+def _build_flags() -> tuple[list[str], list[str]]:
+    cflags = ["-O3", "-fopenmp"]
+    if platform.machine() in ("x86_64", "AMD64", "aarch64", "arm64"):
+        cflags.append("-march=native")
+    return cflags, ["-fopenmp"]
+
+
+@functools.cache
+def load_extension():
+    """The compiled module (forward/backward), or None with one warning if it cannot be built."""
+    if os.environ.get("HGMAMBA_NO_FUSED"):
+        return None
+    log = logging.getLogger("torch.utils.cpp_extension")
+    level = log.level
+    log.setLevel(logging.ERROR)  # it logs a CUDA_HOME notice on import that says nothing to us
+    try:
+        from torch.utils import cpp_extension
+
+        cflags, ldflags = _build_flags()
+        return cpp_extension.load(
+            name=f"hgmamba_scan_{_cpu_tag()}",
+            sources=[str(SOURCE)],
+            extra_cflags=cflags,
+            extra_ldflags=ldflags,
+            verbose=False,
+        )
+    except Exception as exc:  # no compiler, no headers, build error: fall back, never crash
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        warnings.warn(
+            f"hgmamba: fused CPU selective scan unavailable ({first[:200]}); "
+            "using the slower PyTorch scan",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
+    finally:
+        log.setLevel(level)
+
+
+def fused_available() -> bool:
+    """True when the C++ kernel is (or can be) built on this machine."""
+    return load_extension() is not None
+
+
+def _empty(like: torch.Tensor) -> torch.Tensor:
+    return like.new_empty(0)
+
+
+class _FusedScan(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus):
+        ext = load_extension()
+        dtype = u.dtype
+        work = torch.float64 if dtype == torch.float64 else torch.float32
+
+        def prep(t):
+            return _empty(u).to(work) if t is None else t.detach().to(work).contiguous()
+
+        u_, delta_, A_ = prep(u), prep(delta), prep(A)
+        Bt = B.detach().to(work).transpose(1, 2).contiguous()
+        Ct = C.detach().to(work).transpose(1, 2).contiguous()
+        D_, z_, bias_ = prep(D), prep(z), prep(delta_bias)
+        out = ext.forward(u_, delta_, A_, Bt, Ct, D_, z_, bias_, bool(delta_softplus))
+        ctx.save_for_backward(u_, delta_, A_, Bt, Ct, D_, z_, bias_)
+        ctx.flags = (bool(delta_softplus), dtype, D is not None, z is not None)
+        ctx.bias_given = delta_bias is not None
+        ctx.in_dtypes = tuple(t.dtype if t is not None else None for t in (A, B, C, D, delta_bias))
+        return out.to(dtype)
+
+    @staticmethod
+    def backward(ctx, dout):
+        ext = load_extension()
+        u_, delta_, A_, Bt, Ct, D_, z_, bias_ = ctx.saved_tensors
+        softplus, dtype, has_D, has_z = ctx.flags
+        g = dout.to(u_.dtype).contiguous()
+        du, ddelta, dA, dBt, dCt, dD, dz = ext.backward(
+            u_, delta_, A_, Bt, Ct, D_, z_, bias_, softplus, g
+        )
+        a_dt, b_dt, c_dt, d_dt, bias_dt = ctx.in_dtypes
+        dB = dBt.transpose(1, 2).to(b_dt)
+        dC = dCt.transpose(1, 2).to(c_dt)
+        dbias = ddelta.sum(dim=(0, 2)).to(bias_dt) if ctx.bias_given else None
+        return (
+            du.to(dtype),
+            ddelta.to(dtype),
+            dA.to(a_dt),
+            dB,
+            dC,
+            dD.to(d_dt) if has_D else None,
+            dz.to(dtype) if has_z else None,
+            dbias,
+            None,
+        )
+
+
+def selective_scan_fused(
+    u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False
+) -> torch.Tensor:
+    """The fused CPU kernel (call `fused_available()` first); same contract as the reference."""
+    return _FusedScan.apply(u, delta, A, B, C, D, z, delta_bias, delta_softplus)

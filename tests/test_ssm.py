@@ -1,0 +1,180 @@
+"""Every selective-scan backend against the sequential reference: outputs and all gradients."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import hgmamba_core.ssm as ssm
+from hgmamba_core.errors import HGMambaError
+from hgmamba_core.ssm import fused
+
+NAMES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
+CPU_BACKENDS = [
+    "chunked",
+    pytest.param(
+        "fused",
+        marks=pytest.mark.skipif(
+            not fused.fused_available(), reason="fused C++ scan could not be built here"
+        ),
+    ),
+]
+cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def make_inputs(b, d, length, n=16, full=True, seed=0, delta_scale=0.5, device="cpu"):
+    """Random float32 leaf tensors; D, z and delta_bias are None unless `full`."""
+    g = torch.Generator().manual_seed(seed)
+
+    def r(*shape, scale=1.0):
+        return (torch.randn(*shape, generator=g) * scale).to(device)
+
+    x = {
+        "u": r(b, d, length),
+        "delta": r(b, d, length, scale=delta_scale),
+        "A": -torch.rand(d, n, generator=g).to(device) * 2 - 0.05,
+        "B": r(b, n, length),
+        "C": r(b, n, length),
+        "D": r(d) if full else None,
+        "z": r(b, d, length) if full else None,
+        "delta_bias": r(d, scale=0.2) if full else None,
+    }
+    if not full:  # without softplus delta must stay positive for a decaying state
+        x["delta"] = x["delta"].abs() + 0.01
+    return {k: (v.requires_grad_() if v is not None else None) for k, v in x.items()}
+
+
+def run(inputs, backend, softplus, dtype=None):
+    """Output and gradients (for a fixed random cotangent) of one backend."""
+    leaves = {
+        k: v.detach().to(dtype or v.dtype).requires_grad_()
+        for k, v in inputs.items()
+        if v is not None
+    }
+    args = {k: leaves.get(k) for k in NAMES}
+    if backend == "reference":
+        y = ssm.selective_scan_reference(**args, delta_softplus=softplus)
+    else:
+        y = ssm.selective_scan(**args, delta_softplus=softplus, backend=backend)
+    cot = torch.randn(y.shape, generator=torch.Generator().manual_seed(1)).to(y)
+    grads = torch.autograd.grad(y, list(leaves.values()), cot)
+    return y, dict(zip(leaves, grads, strict=True))
+
+
+def rel_err(got, want):
+    want = want.double()
+    return ((got.double() - want).abs().max() / want.abs().max().clamp_min(1e-12)).item()
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("length", [17, 27, 243, 17 * 243])
+@pytest.mark.parametrize("full", [True, False], ids=["D-z-bias-softplus", "bare"])
+def test_matches_reference(backend, length, full):
+    inputs = make_inputs(2, 3, length, full=full, seed=length)
+    y_ref, g_ref = run(inputs, "reference", softplus=full, dtype=torch.float64)
+    y, g = run(inputs, backend, softplus=full)
+    assert y.dtype == torch.float32
+    assert rel_err(y, y_ref) <= 1e-4
+    assert set(g) == set(g_ref)
+    for name in g_ref:
+        assert g[name].shape == g_ref[name].shape, name
+        assert rel_err(g[name], g_ref[name]) <= 1e-4, name
+
+
+def test_float32_reference_agrees_with_float64_oracle():
+    inputs = make_inputs(2, 3, 243)
+    y64, g64 = run(inputs, "reference", True, dtype=torch.float64)
+    y32, g32 = run(inputs, "reference", True)
+    assert rel_err(y32, y64) <= 1e-4
+    assert all(rel_err(g32[k], g64[k]) <= 1e-4 for k in g64)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_float64_is_exact(backend):
+    inputs = make_inputs(2, 3, 243)
+    y_ref, g_ref = run(inputs, "reference", True, dtype=torch.float64)
+    y, g = run(inputs, backend, True, dtype=torch.float64)
+    assert y.dtype == torch.float64
+    assert rel_err(y, y_ref) <= 1e-10
+    assert all(rel_err(g[k], g_ref[k]) <= 1e-10 for k in g_ref)
+
+
+@pytest.mark.parametrize("backend", ["reference", *CPU_BACKENDS])
+def test_large_delta_a_is_stable(backend):
+    """Δ·A down to about -1e5 must give exact decay to zero, never inf or nan."""
+    inputs = make_inputs(2, 3, 243, seed=3, delta_scale=30.0)
+    with torch.no_grad():
+        inputs["A"].mul_(1000.0)
+        inputs["delta"][:, :, ::7] += 60.0  # softplus(Δ) ≈ 60 on some steps
+    y, g = run(inputs, backend, True)
+    assert torch.isfinite(y).all()
+    for name, grad in g.items():
+        assert torch.isfinite(grad).all(), name
+    if backend != "reference":
+        y_ref, g_ref = run(inputs, "reference", True, dtype=torch.float64)
+        assert rel_err(y, y_ref) <= 1e-4
+        for name in g_ref:
+            assert rel_err(g[name], g_ref[name]) <= 1e-4, name
+
+
+def test_state_size_other_than_16():
+    inputs = make_inputs(2, 3, 27, n=5)
+    y_ref, g_ref = run(inputs, "reference", True, dtype=torch.float64)
+    for backend in ssm.available_backends():
+        if backend in ("reference", "mamba_ssm"):
+            continue
+        y, g = run(inputs, backend, True)
+        assert rel_err(y, y_ref) <= 1e-4, backend
+        assert all(rel_err(g[k], g_ref[k]) <= 1e-4 for k in g_ref), backend
+
+
+def test_auto_backend_on_cpu(monkeypatch):
+    expected = "fused" if fused.fused_available() else "chunked"
+    assert ssm.auto_backend(torch.zeros(1)) == expected
+    assert {"reference", "chunked"} <= set(ssm.available_backends())
+    monkeypatch.setattr(ssm, "fused_available", lambda: False)
+    assert ssm.auto_backend("cpu") == "chunked"
+    inputs = make_inputs(1, 2, 17)
+    y, _ = run(inputs, "auto", True)
+    y_ref, _ = run(inputs, "reference", True, dtype=torch.float64)
+    assert rel_err(y, y_ref) <= 1e-4
+
+
+def test_failed_build_warns_and_falls_back(monkeypatch):
+    from torch.utils import cpp_extension
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("Error building extension 'x': no compiler\nlong log ...")
+
+    monkeypatch.setattr(cpp_extension, "load", broken)
+    with pytest.warns(RuntimeWarning, match="fused CPU selective scan unavailable"):
+        assert fused.load_extension.__wrapped__() is None
+
+
+def test_bad_backend_is_a_one_line_error():
+    inputs = make_inputs(1, 2, 17)
+    args = {k: inputs[k] for k in NAMES}
+    with pytest.raises(HGMambaError, match="unknown selective-scan backend"):
+        ssm.selective_scan(**args, backend="nope")
+    with pytest.raises(HGMambaError, match="mamba_ssm"):
+        ssm.selective_scan(**args, backend="mamba_ssm")
+
+
+@cuda_only
+@pytest.mark.parametrize("backend", ["auto", "chunked"])
+def test_cuda_matches_reference(backend):
+    inputs = make_inputs(2, 3, 243, device="cuda")
+    y_ref, g_ref = run(inputs, "reference", True, dtype=torch.float64)
+    y, g = run(inputs, backend, True)
+    assert y.device.type == "cuda"
+    assert rel_err(y, y_ref) <= 1e-4
+    for name in g_ref:
+        assert rel_err(g[name], g_ref[name]) <= 1e-4, name
+
+
+@cuda_only
+def test_cuda_auto_prefers_mamba_ssm():
+    from hgmamba_core.ssm.cuda import mamba_ssm_available
+
+    want = "mamba_ssm" if mamba_ssm_available() else "chunked"
+    assert ssm.auto_backend("cuda") == want
