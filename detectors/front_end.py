@@ -1,0 +1,317 @@
+"""The 2D front end: a video (or a keypoint file) in, clean H36M-17 tracks out.
+
+detect_video streams frames one at a time through the detector + tracker, keeps only each
+frame's keypoints, then picks the persons to lift, remaps COCO-17 -> H36M-17 and cleans the
+tracks (cleaning.py). load_keypoints does the same from a file of precomputed 2D.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from detectors.base import Pose2DDetector
+from detectors.cleaning import (
+    DEFAULT_MIN_JOINTS,
+    DEFAULT_THRESHOLD,
+    clean_track,
+    default_max_gap,
+    one_euro,
+)
+from detectors.keypoint_files import read_keypoint_file
+from detectors.tracking import (
+    TrackStats,
+    TrackStore,
+    default_min_track_frames,
+    parse_person,
+    select_tracks,
+    stats_from_dense,
+)
+from hgmamba_core.errors import HGMambaError
+from hgmamba_core.poses import Pose2DSequence, denormalize_screen, normalize_screen
+from hgmamba_core.skeleton import coco_to_h36m
+from hgmamba_core.video import VideoReader, probe_video
+
+DEFAULT_FPS = 30.0  # used when neither the file nor a video gives a frame rate
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Frames [start, stop) of one person (column `person` of the poses) to lift in one go."""
+
+    person: int
+    track_id: int
+    start: int
+    stop: int
+
+    @property
+    def length(self) -> int:
+        return self.stop - self.start
+
+
+@dataclass
+class StageTiming:
+    """Wall-clock seconds per stage; detect_s includes Ultralytics' own tracker."""
+
+    frames: int = 0
+    decode_s: float = 0.0
+    detect_s: float = 0.0
+    post_s: float = 0.0  # our bookkeeping, person selection, remap, cleaning, smoothing
+
+    @property
+    def total_s(self) -> float:
+        return self.decode_s + self.detect_s + self.post_s
+
+
+@dataclass
+class FrontEndResult:
+    """Clean 2D poses of the chosen persons plus how they were obtained.
+
+    poses: H36M-17 pixels, NaN outside segments; segments: per person, the frame ranges to
+    lift separately; observed (F, P, 17): True where a joint was detected (False where filled
+    in); all_tracks: every track seen, for messages; notes: assumptions worth telling the user.
+    """
+
+    poses: Pose2DSequence
+    segments: list[Segment]
+    observed: np.ndarray
+    timing: StageTiming
+    all_tracks: TrackStats
+    notes: list[str] = field(default_factory=list)
+
+
+def segments_from_poses(poses: Pose2DSequence) -> list[Segment]:
+    """Segments of a cleaned Pose2DSequence (e.g. one loaded from pose2d.npz): runs of frames
+    with all 17 joints present, per person."""
+    out = []
+    full = np.isfinite(poses.keypoints).all(-1).all(-1)  # (F, P)
+    for p in range(poses.num_persons):
+        col = np.concatenate([[False], full[:, p], [False]]).astype(np.int8)
+        d = np.diff(col)
+        for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1), strict=True):
+            out.append(Segment(p, int(poses.track_ids[p]), int(a), int(b)))
+    return out
+
+
+def _smooth(kp: np.ndarray, segments: list[tuple[int, int]], fps: float, size) -> np.ndarray:
+    out = kp.copy()
+    for a, b in segments:
+        norm = normalize_screen(kp[a:b], *size)
+        out[a:b] = denormalize_screen(one_euro(norm, fps), *size)
+    return out
+
+
+def finish_tracks(
+    keypoints: np.ndarray,
+    scores: np.ndarray,
+    track_ids: np.ndarray,
+    *,
+    layout: str,
+    fps: float,
+    size: tuple[int, int],
+    source: str,
+    max_gap: int | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    min_joints: int = DEFAULT_MIN_JOINTS,
+    smooth: bool = False,
+) -> tuple[Pose2DSequence, list[Segment], np.ndarray]:
+    """Remap (if COCO) and clean dense (F, P, 17, 2) tracks of the chosen persons."""
+    if layout == "coco":
+        keypoints, scores = coco_to_h36m(keypoints, scores)
+    elif layout != "h36m":
+        raise HGMambaError(f"unknown 2D layout '{layout}' (coco or h36m)")
+    gap = default_max_gap(fps) if max_gap is None else int(max_gap)
+    if gap < 0:
+        raise HGMambaError(f"--max-gap must be >= 0 frames, got {gap}")
+    kp = np.full(keypoints.shape, np.nan, dtype=np.float32)
+    sc = np.full(scores.shape, np.nan, dtype=np.float32)
+    observed = np.zeros(scores.shape, dtype=bool)
+    segments: list[Segment] = []
+    for p in range(keypoints.shape[1]):
+        k, s, obs, segs = clean_track(keypoints[:, p], scores[:, p], gap, threshold, min_joints)
+        if smooth:
+            k = _smooth(k, segs, fps, size)
+        kp[:, p], sc[:, p], observed[:, p] = k, s, obs
+        segments += [Segment(p, int(track_ids[p]), a, b) for a, b in segs]
+    poses = Pose2DSequence(kp, sc, track_ids, fps, size, source=source, layout="h36m")
+    return poses, segments, observed
+
+
+@contextmanager
+def _progress(enabled: bool, total: int | None, label: str) -> Iterator:
+    """A Rich progress bar on stderr with frames/s; a no-op callable when disabled."""
+    if not enabled:
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class _FpsColumn(ProgressColumn):
+        def render(self, task) -> Text:  # type: ignore[no-untyped-def]
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:5.1f} frames/s" if speed else "  ... frames/s")
+
+    columns = (
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), _FpsColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(),
+    )  # fmt: skip
+    with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
+        task = bar.add_task(label, total=total or None)
+        yield lambda: bar.advance(task)
+
+
+def detect_video(
+    path: str | os.PathLike,
+    *,
+    weights: str | os.PathLike | None = None,
+    imgsz: int = 640,
+    device: str = "auto",
+    conf: float = 0.25,
+    person: str | int = "main",
+    max_gap: int | None = None,
+    smooth: bool = False,
+    keypoint_threshold: float = DEFAULT_THRESHOLD,
+    min_track_frames: int | None = None,
+    max_frames: int | None = None,
+    progress: bool = True,
+    detector: Pose2DDetector | None = None,
+) -> FrontEndResult:
+    """Detect, track, select, remap and clean the people of a video, streaming its frames.
+
+    person: main | largest | longest | all | a track id (see tracking.select_tracks).
+    max_gap: frames of missing data bridged by interpolation (default about 0.5 s).
+    min_track_frames: shortest track kept by person="all" (default 1 s, at least 5 frames).
+    detector: reuse an already loaded detector (its tracker is reset); else YOLO is loaded.
+    """
+    person = parse_person(person)
+    reader = VideoReader(path)  # fails fast, before loading the model, on a bad video
+    info = reader.info
+    notes: list[str] = []
+    fps = info.fps
+    if fps <= 0:
+        fps = DEFAULT_FPS
+        notes.append(f"the video does not state its frame rate; assuming {fps:g} fps")
+    with reader:
+        det = detector or _load_yolo(weights, imgsz, device, conf)
+        det.reset()
+        store = TrackStore()
+        timing = StageTiming()
+        total = info.frame_count if max_frames is None else min(info.frame_count, max_frames)
+        frames = iter(reader)
+        with _progress(progress, total, f"2D {Path(path).name}") as advance:
+            i = 0
+            while max_frames is None or i < max_frames:
+                t0 = time.perf_counter()
+                frame = next(frames, None)
+                t1 = time.perf_counter()
+                if frame is None:
+                    break
+                dets = det.track(frame)
+                t2 = time.perf_counter()
+                store.add(i, dets)
+                t3 = time.perf_counter()
+                timing.decode_s += t1 - t0
+                timing.detect_s += t2 - t1
+                timing.post_s += t3 - t2
+                advance()
+                i += 1
+        timing.frames = i
+        if hasattr(frames, "close"):
+            frames.close()
+    if timing.frames == 0:
+        raise HGMambaError(f"no frames decoded from {path}")
+    t0 = time.perf_counter()
+    stats = store.stats()
+    min_frames = default_min_track_frames(fps) if min_track_frames is None else min_track_frames
+    chosen = select_tracks(stats, person, min_frames)
+    kp, sc = store.dense(chosen)
+    poses, segments, observed = finish_tracks(
+        kp, sc, np.asarray(chosen), layout="coco", fps=fps, size=info.size, source=str(path),
+        max_gap=max_gap, threshold=keypoint_threshold, smooth=smooth,
+    )  # fmt: skip
+    timing.post_s += time.perf_counter() - t0
+    if not segments:
+        notes.append("the chosen person never had enough confident joints to lift")
+    return FrontEndResult(poses, segments, observed, timing, stats, notes)
+
+
+def _load_yolo(weights, imgsz: int, device: str, conf: float) -> Pose2DDetector:  # type: ignore[no-untyped-def]
+    from detectors.yolo import YoloPoseDetector
+
+    return YoloPoseDetector(weights, imgsz=imgsz, device=device, conf=conf)
+
+
+def _infer_size(kp: np.ndarray) -> tuple[int, int]:
+    finite = kp[np.isfinite(kp).all(-1)]
+    if finite.size == 0:
+        return (1, 1)
+    hi = np.ceil(finite.max(0)).astype(int) + 1
+    return (max(int(hi[0]), 1), max(int(hi[1]), 1))
+
+
+def load_keypoints(
+    path: str | os.PathLike,
+    *,
+    layout: str | None = None,
+    video: str | os.PathLike | None = None,
+    size: tuple[int, int] | None = None,
+    fps: float | None = None,
+    entry: str | None = None,
+    person: str | int = "main",
+    max_gap: int | None = None,
+    smooth: bool = False,
+    keypoint_threshold: float = DEFAULT_THRESHOLD,
+    min_track_frames: int | None = None,
+) -> FrontEndResult:
+    """Precomputed 2D (keypoint_files formats) -> the same cleaned result as detect_video.
+
+    Frame size and fps: the explicit argument, else the file's own, else the given video's,
+    else fps 30 and a size just enclosing every keypoint (both reported in notes, since the
+    size sets the normalization). Our own pose2d.npz files are not re-thresholded.
+    """
+    t0 = time.perf_counter()
+    person = parse_person(person)
+    raw = read_keypoint_file(path, layout=layout, entry=entry)
+    notes: list[str] = []
+    vinfo = probe_video(video) if video is not None else None
+    use_size = size or raw.size or (vinfo.size if vinfo else None)
+    use_fps = fps or raw.fps or (vinfo.fps if vinfo and vinfo.fps > 0 else None)
+    if use_size is None:
+        use_size = _infer_size(raw.keypoints)
+        notes.append(
+            f"{path} does not give the frame size; assuming {use_size[0]}x{use_size[1]} (the "
+            "keypoints' extent): pass the video or --size for a correct normalization"
+        )
+    if use_fps is None:
+        use_fps = DEFAULT_FPS
+        notes.append(f"{path} does not give the frame rate; assuming {use_fps:g} fps")
+    if vinfo is not None and vinfo.frame_count and vinfo.frame_count != raw.keypoints.shape[0]:
+        notes.append(
+            f"{path} has {raw.keypoints.shape[0]} frames but {video} has {vinfo.frame_count}"
+        )
+    stats = stats_from_dense(raw.keypoints, raw.track_ids)
+    min_frames = default_min_track_frames(use_fps) if min_track_frames is None else min_track_frames
+    chosen = select_tracks(stats, person, min_frames)
+    cols = [int(np.flatnonzero(raw.track_ids == t)[0]) for t in chosen]
+    poses, segments, observed = finish_tracks(
+        raw.keypoints[:, cols], raw.scores[:, cols], raw.track_ids[cols], layout=raw.layout,
+        fps=float(use_fps), size=tuple(use_size), source=raw.source, max_gap=max_gap,
+        threshold=0.0 if raw.cleaned else keypoint_threshold, smooth=smooth,
+    )  # fmt: skip
+    timing = StageTiming(frames=poses.num_frames, post_s=time.perf_counter() - t0)
+    return FrontEndResult(poses, segments, observed, timing, stats, notes)
