@@ -1,10 +1,42 @@
-"""`hgmamba render` (not implemented yet)."""
+"""`hgmamba render`: re-render saved results as a side-by-side video or a figure."""
 
 from __future__ import annotations
 
-from hgmamba_core.errors import HGMambaError
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from hgmamba_core.render import DEFAULT_VIEW, parse_frames, parse_view
+from hgmamba_core.render_result import render_result
 
 
-def render() -> None:
-    """Not implemented yet."""
-    raise HGMambaError("'hgmamba render' is not implemented yet")
+def render(
+    result_dir: Path = typer.Argument(
+        ..., help="A 'hgmamba lift' output folder (pose2d.npz, pose3d.npy, pose3d.json)."
+    ),
+    video: Path | None = typer.Option(
+        None, "--video", help="The input video, drawn under the 2D skeleton (else a blank canvas)."
+    ),
+    view: str = typer.Option(
+        f"{DEFAULT_VIEW[0]:g},{DEFAULT_VIEW[1]:g}", "--view", help="3D view AZIM,ELEV in degrees."
+    ),
+    frames: str | None = typer.Option(None, "--frames", help="Frame range A:B (B excluded)."),
+    fps: float | None = typer.Option(
+        None, "--fps", help="Output frame rate (default: the clip's)."
+    ),
+    png: bool = typer.Option(False, "--png", help="Write a figure (input | 2D | 3D rows) instead."),
+    gt: Path | None = typer.Option(
+        None,
+        "--gt",
+        help="'hgmamba eval --save-predictions' npz: prediction vs ground truth in 3D.",
+    ),
+) -> None:
+    """Re-render saved results without re-running detection or the lifter."""
+    path = render_result(
+        result_dir, video=video, view=parse_view(view),
+        frames=parse_frames(frames) if frames else None, fps=fps, png=png, gt_file=gt,
+        progress=sys.stderr.isatty(),
+    )  # fmt: skip
+    Console().print(f"wrote [bold]{path}[/]")

@@ -1,0 +1,530 @@
+"""Side-by-side videos and paper-style figures: input + 2D skeleton | Matplotlib 3D skeleton.
+
+Speed: the 3D panel is one Agg figure built once; per frame only the line data of the
+skeleton artists changes and they are blitted over a cached background (axes, floor grid),
+then read back with canvas.buffer_rgba(). Nothing is saved per frame.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from hgmamba_core.errors import HGMambaError
+from hgmamba_core.fileio import atomic_path
+from hgmamba_core.poses import Pose2DSequence, Pose3DSequence
+from hgmamba_core.skeleton import NUM_JOINTS, bone_color, h36m_bones
+from hgmamba_core.video_writer import open_video_writer
+
+DEFAULT_VIEW = (-65.0, 15.0)  # (azimuth, elevation) degrees; y points away from the camera
+MAX_PANEL_HEIGHT = 720
+GT_COLOR = (0.10, 0.10, 0.10)
+# Person colours (RGB 0..1) for multi-person scenes: tab10 without red/blue, used for L/R.
+PERSON_COLORS = (
+    (0.17, 0.63, 0.17), (1.00, 0.50, 0.05), (0.58, 0.40, 0.74), (0.55, 0.34, 0.29),
+    (0.89, 0.47, 0.76), (0.74, 0.74, 0.13), (0.09, 0.75, 0.81), (0.50, 0.50, 0.50),
+)  # fmt: skip
+HEAD = 10
+
+
+# --------------------------------------------------------------------------- colours
+def person_color(i: int) -> tuple[float, float, float]:
+    return PERSON_COLORS[i % len(PERSON_COLORS)]
+
+
+def bone_colors(person: int | None) -> list[tuple[float, float, float]]:
+    """RGB per bone of h36m_bones(): left blue / right red for one person; for several, a person
+    colour with left limbs lighter and right limbs darker so sides stay distinguishable."""
+    out = []
+    for _, child in h36m_bones():
+        if person is None:
+            out.append(bone_color(child))
+            continue
+        base = np.asarray(person_color(person))
+        side = bone_color(child)
+        if side == bone_color(11):  # left
+            c = base + (1.0 - base) * 0.45
+        elif side == bone_color(14):  # right
+            c = base * 0.6
+        else:
+            c = base
+        out.append(tuple(float(v) for v in c))
+    return out
+
+
+def _bgr255(rgb: tuple[float, float, float]) -> tuple[int, int, int]:
+    return (int(rgb[2] * 255), int(rgb[1] * 255), int(rgb[0] * 255))
+
+
+# --------------------------------------------------------------------------- 2D overlay
+def _blend_line(img, p0, p1, color, thickness, alpha) -> None:
+    """Anti-aliased line drawn with opacity `alpha`, blending only its bounding box."""
+    h, w = img.shape[:2]
+    pad = thickness + 2
+    x0 = max(int(min(p0[0], p1[0])) - pad, 0)
+    y0 = max(int(min(p0[1], p1[1])) - pad, 0)
+    x1 = min(int(max(p0[0], p1[0])) + pad + 1, w)
+    y1 = min(int(max(p0[1], p1[1])) + pad + 1, h)
+    if x1 <= x0 or y1 <= y0:
+        return
+    roi = img[y0:y1, x0:x1]
+    over = roi.copy()
+    a = (int(round(p0[0] - x0)), int(round(p0[1] - y0)))
+    b = (int(round(p1[0] - x0)), int(round(p1[1] - y0)))
+    if a == b:
+        cv2.circle(over, a, thickness, color, -1, cv2.LINE_AA)
+    else:
+        cv2.line(over, a, b, color, thickness, cv2.LINE_AA)
+    cv2.addWeighted(over, alpha, roi, 1.0 - alpha, 0.0, dst=roi)
+
+
+def draw_pose2d(
+    img: np.ndarray, keypoints: np.ndarray, scores: np.ndarray | None,
+    track_ids: Iterable[int] | None = None, min_alpha: float = 0.15,
+) -> np.ndarray:  # fmt: skip
+    """Draw H36M-17 skeletons (P, 17, 2) pixels on a BGR image in place; opacity = confidence.
+
+    Left limbs blue, right limbs red; with several persons each also gets a coloured id label.
+    """
+    kp = np.asarray(keypoints, dtype=np.float64).reshape(-1, NUM_JOINTS, 2)
+    sc = (np.ones(kp.shape[:2]) if scores is None else np.asarray(scores, np.float64)).reshape(
+        kp.shape[:2]
+    )
+    ids = list(track_ids) if track_ids is not None else list(range(len(kp)))
+    multi = len(kp) > 1
+    h, w = img.shape[:2]
+    th = max(2, int(round(min(h, w) / 200)))
+    bones = h36m_bones()
+    for p in range(len(kp)):
+        cols = bone_colors(p if multi else None)
+        ok = np.isfinite(kp[p]).all(-1)
+        conf = np.where(np.isfinite(sc[p]), np.clip(sc[p], 0.0, 1.0), 0.0)
+        for (a, b), col in zip(bones, cols, strict=True):
+            if ok[a] and ok[b]:
+                alpha = max(min_alpha, min(conf[a], conf[b]))
+                _blend_line(img, kp[p, a], kp[p, b], _bgr255(col), th, alpha)
+        jc = _bgr255(person_color(p)) if multi else (240, 240, 240)
+        for j in np.nonzero(ok)[0]:
+            _blend_line(img, kp[p, j], kp[p, j], jc, th, max(min_alpha, conf[j]))
+        if multi and ok.any():
+            top = kp[p, HEAD] if ok[HEAD] else kp[p][ok][np.argmin(kp[p][ok][:, 1])]
+            label = f"id {ids[p]}"
+            scale = max(0.4, min(h, w) / 900)
+            (tw, tht), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+            x, y = int(top[0] - tw / 2), int(top[1] - 3 * th - 4)
+            cv2.rectangle(
+                img, (x - 2, y - tht - 3), (x + tw + 2, y + 3), _bgr255(person_color(p)), -1
+            )
+            cv2.putText(img, label, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1,
+                        cv2.LINE_AA)  # fmt: skip
+    return img
+
+
+# --------------------------------------------------------------------------- 3D axes
+def axis_limits(*poses: np.ndarray | None, margin: float = 0.25) -> np.ndarray:
+    """Fixed (3, 2) limits for a whole clip: square on the floor, z from 0 up to above the head."""
+    pts = [np.asarray(p, dtype=np.float64).reshape(-1, 3) for p in poses if p is not None]
+    pts = np.concatenate(pts) if pts else np.zeros((0, 3))
+    pts = pts[np.isfinite(pts).all(-1)]
+    if len(pts) == 0:
+        return np.array([[-1.0, 1.0], [-1.0, 1.0], [0.0, 2.0]])
+    lo, hi = pts.min(0), pts.max(0)
+    centre = (lo[:2] + hi[:2]) / 2
+    half = max(float((hi[:2] - lo[:2]).max()) / 2 + margin, 0.9)
+    ztop = max(float(hi[2]) + margin, 1.0)
+    zlow = min(0.0, float(lo[2]) - 0.05)
+    return np.array([[centre[0] - half, centre[0] + half], [centre[1] - half, centre[1] + half],
+                     [zlow, ztop]])  # fmt: skip
+
+
+def _grid_step(span: float) -> float:
+    for step in (0.25, 0.5, 1.0, 2.0, 5.0):
+        if span / step <= 12:
+            return step
+    return 10.0
+
+
+def setup_axes3d(ax, limits: np.ndarray, view: tuple[float, float]) -> None:
+    """Fixed limits, equal scale, chosen view, no box: a floor grid at z = 0 instead."""
+    (x0, x1), (y0, y1), (z0, z1) = limits
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_zlim(z0, z1)
+    ax.set_box_aspect((x1 - x0, y1 - y0, z1 - z0), zoom=1.1)
+    ax.view_init(elev=view[1], azim=view[0])
+    ax.set_axis_off()
+    step = _grid_step(max(x1 - x0, y1 - y0))
+    xs = np.arange(np.ceil(x0 / step) * step, x1 + 1e-9, step)
+    ys = np.arange(np.ceil(y0 / step) * step, y1 + 1e-9, step)
+    for x in xs:
+        ax.plot([x, x], [y0, y1], [0, 0], color=(0.78, 0.78, 0.78), lw=0.7, zorder=0)
+    for y in ys:
+        ax.plot([x0, x1], [y, y], [0, 0], color=(0.78, 0.78, 0.78), lw=0.7, zorder=0)
+    ax.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], [0] * 5, color=(0.55, 0.55, 0.55), lw=1.0)
+    try:  # matplotlib >= 3.6: no empty margin around the 3D box
+        ax.set_proj_type("persp", focal_length=0.6)
+    except TypeError:
+        ax.set_proj_type("persp")
+
+
+class Skeleton3DPanel:
+    """One reused Agg figure that draws the 3D skeletons of a frame into a BGR image."""
+
+    def __init__(
+        self, size_px: int, limits: np.ndarray, view: tuple[float, float] = DEFAULT_VIEW,
+        track_ids: Iterable[int] = (0,), with_gt: bool = False, dpi: int = 100,
+    ) -> None:  # fmt: skip
+        from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
+        from matplotlib.figure import Figure  # noqa: PLC0415
+
+        self.size = int(size_px)
+        self.fig = Figure(figsize=(self.size / dpi, self.size / dpi), dpi=dpi, facecolor="white")
+        self.canvas = FigureCanvasAgg(self.fig)
+        self.ax = self.fig.add_axes((0.0, 0.0, 1.0, 1.0), projection="3d")
+        self.ax.set_facecolor("white")
+        setup_axes3d(self.ax, limits, view)
+        ids = list(track_ids)
+        multi = len(ids) > 1
+        lw = max(1.5, self.size / 200)
+        self._persons = []
+        for p in range(len(ids)):
+            lines = [self.ax.plot([], [], [], color=c, lw=lw, solid_capstyle="round",
+                                  animated=True)[0]
+                     for c in bone_colors(p if multi else None)]  # fmt: skip
+            pc = person_color(p) if multi else (0.2, 0.2, 0.2)
+            dots = self.ax.plot([], [], [], ls="", marker="o", ms=lw * 1.3, color=pc,
+                                animated=True)[0]  # fmt: skip
+            label = None
+            if multi:
+                label = self.ax.text(0, 0, 0, f"id {ids[p]}", color=pc, fontsize=max(7, self.size / 70),
+                                     ha="center", animated=True, fontweight="bold")  # fmt: skip
+            self._persons.append((lines, dots, label))
+        self._gt = None
+        if with_gt:
+            self._gt = [self.ax.plot([], [], [], color=GT_COLOR, lw=lw * 0.8, ls="--",
+                                     animated=True)[0] for _ in h36m_bones()]  # fmt: skip
+            fs = max(7, self.size / 60)
+            self.fig.text(0.03, 0.95, "prediction", color=bone_color(11), fontsize=fs)
+            self.fig.text(0.03, 0.95 - fs / self.size * 1.9, "ground truth (dashed)",
+                          color=GT_COLOR, fontsize=fs)  # fmt: skip
+        self.canvas.draw()
+        self._background = self.canvas.copy_from_bbox(self.fig.bbox)
+
+    @staticmethod
+    def _set_bones(lines, joints: np.ndarray) -> None:
+        for line, (a, b) in zip(lines, h36m_bones(), strict=True):
+            seg = joints[[a, b]]
+            if np.isfinite(seg).all():
+                line.set_data_3d(seg[:, 0], seg[:, 1], seg[:, 2])
+                line.set_visible(True)
+            else:
+                line.set_visible(False)
+
+    def draw(self, joints: np.ndarray, gt: np.ndarray | None = None) -> np.ndarray:
+        """joints (P, 17, 3) metres (NaN = missing), gt (17, 3) or None -> BGR (S, S, 3) uint8."""
+        joints = np.asarray(joints, dtype=np.float64).reshape(-1, NUM_JOINTS, 3)
+        self.canvas.restore_region(self._background)
+        artists = []
+        if self._gt is not None and gt is not None:
+            self._set_bones(self._gt, np.asarray(gt, dtype=np.float64))
+            artists += self._gt
+        for p, (lines, dots, label) in enumerate(self._persons):
+            j = joints[p] if p < len(joints) else np.full((NUM_JOINTS, 3), np.nan)
+            self._set_bones(lines, j)
+            ok = np.isfinite(j).all(-1)
+            dots.set_data_3d(j[ok, 0], j[ok, 1], j[ok, 2])
+            artists += [*lines, dots]
+            if label is not None:
+                if ok.any():
+                    top = j[HEAD] if ok[HEAD] else j[ok][np.argmax(j[ok][:, 2])]
+                    label.set_position_3d((top[0], top[1], top[2] + 0.18))
+                    label.set_visible(True)
+                    artists.append(label)
+                else:
+                    label.set_visible(False)
+        for a in artists:
+            if a.get_visible():
+                self.ax.draw_artist(a)
+        rgba = np.asarray(self.canvas.buffer_rgba())
+        return cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR)
+
+    def close(self) -> None:
+        self.fig.clear()
+
+
+# --------------------------------------------------------------------------- helpers
+def parse_view(text: str) -> tuple[float, float]:
+    """'AZIM,ELEV' in degrees -> (azim, elev)."""
+    try:
+        a, e = (float(v) for v in text.split(","))
+    except ValueError:
+        raise HGMambaError(
+            f"--view must be AZIM,ELEV in degrees (e.g. -65,15), got {text!r}"
+        ) from None
+    if not (np.isfinite(a) and np.isfinite(e)):
+        raise HGMambaError(f"--view values must be finite, got {text!r}")
+    return a, e
+
+
+def parse_frames(text: str) -> slice:
+    """'A:B' (either end may be empty) -> slice(A, B)."""
+    parts = text.split(":")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        a = int(parts[0]) if parts[0].strip() else None
+        b = int(parts[1]) if parts[1].strip() else None
+    except ValueError:
+        raise HGMambaError(
+            f"--frames must be A:B with integers (e.g. 0:100 or 50:), got {text!r}"
+        ) from None
+    if (a is not None and a < 0) or (b is not None and b < 0):
+        raise HGMambaError(f"--frames takes non-negative frame numbers, got {text!r}")
+    return slice(a, b)
+
+
+def eval_to_display(*poses_mm: np.ndarray) -> list[np.ndarray]:
+    """Root-relative poses in mm (F, 17, 3) from `hgmamba eval` -> metres, z up, feet on z = 0.
+
+    The up axis is found from the first array (the mean pelvis->head direction snapped to the
+    nearest axis; camera frames have it along -y) and the same rotation and floor shift are
+    applied to every array so they stay comparable.
+    """
+    ref = np.asarray(poses_mm[0], dtype=np.float64)
+    up = np.nanmean(ref[:, HEAD] - ref[:, 0], axis=0)
+    if not np.isfinite(up).all():
+        up = np.array([0.0, 0.0, 1.0])
+    k = int(np.argmax(np.abs(up)))
+    u = np.zeros(3)
+    u[k] = np.sign(up[k]) or 1.0
+    rot = _rotation_onto_z(u)
+    out = [np.asarray(p, dtype=np.float64) @ rot.T / 1000.0 for p in poses_mm]
+    floor = np.nanmin(np.concatenate([o[..., 2].reshape(-1) for o in out]))
+    return [o - np.array([0.0, 0.0, floor if np.isfinite(floor) else 0.0]) for o in out]
+
+
+def _rotation_onto_z(u: np.ndarray) -> np.ndarray:
+    """Rotation matrix taking axis-aligned unit vector u onto +z (a quarter or half turn)."""
+    z = np.array([0.0, 0.0, 1.0])
+    c = float(u @ z)
+    if c > 0.5:
+        return np.eye(3)
+    if c < -0.5:  # half turn about x
+        return np.diag([1.0, -1.0, -1.0])
+    axis = np.cross(u, z)
+    kx = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + kx + kx @ kx  # Rodrigues with sin = 1, cos = 0
+
+
+def _frame_indices(n: int, frames: slice | None) -> range:
+    if frames is not None and (frames.step or 1) < 0:
+        raise HGMambaError("frame ranges must go forwards")
+    r = range(n)[frames] if frames is not None else range(n)
+    if len(r) == 0:
+        raise HGMambaError(f"--frames selects no frame of the {n} available")
+    return r
+
+
+def _fit_height(img: np.ndarray, height: int) -> np.ndarray:
+    if img.shape[0] == height:
+        return img
+    w = max(2, int(round(img.shape[1] * height / img.shape[0])))
+    return cv2.resize(img, (w, height), interpolation=cv2.INTER_AREA)
+
+
+def _source_frames(
+    frames_iter: Iterable[np.ndarray] | None, idx: range
+) -> Iterator[np.ndarray | None]:
+    """The input frames at the increasing indices idx, then None once the input runs out."""
+    it = iter(frames_iter) if frames_iter is not None else None
+    pos = 0
+    for i in idx:
+        frame = None
+        while it is not None and pos <= i:
+            frame = next(it, None)
+            pos += 1
+            if frame is None:
+                it = None
+        yield frame
+
+
+def _canvas_2d(size: tuple[int, int]) -> np.ndarray:
+    w, h = size
+    return np.full((h, w, 3), 250, dtype=np.uint8)
+
+
+def _panel_2d(frame: np.ndarray | None, pose2d: Pose2DSequence | None, i: int) -> np.ndarray | None:
+    """The input frame (or a blank canvas) with the 2D skeletons of frame i drawn on it."""
+    if frame is None and pose2d is None:
+        return None
+    img = (
+        np.array(frame, dtype=np.uint8, copy=True) if frame is not None else _canvas_2d(pose2d.size)
+    )
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    if pose2d is not None and i < pose2d.num_frames:
+        kp = pose2d.keypoints[i].astype(np.float64)
+        sw, sh = pose2d.size
+        if (img.shape[1], img.shape[0]) != (sw, sh) and sw > 0 and sh > 0:
+            kp = kp * np.array([img.shape[1] / sw, img.shape[0] / sh])
+        draw_pose2d(img, kp, pose2d.scores[i], pose2d.track_ids)
+    return img
+
+
+def _progress(enabled: bool):
+    """A transient Rich progress bar on stderr, or a context yielding None."""
+    if not enabled:
+        return contextlib.nullcontext(None)
+    from rich.console import Console  # noqa: PLC0415
+    from rich.progress import Progress  # noqa: PLC0415
+
+    return Progress(transient=True, console=Console(stderr=True))
+
+
+# --------------------------------------------------------------------------- public
+def render_video(
+    frames_iter: Iterable[np.ndarray] | None,
+    pose2d: Pose2DSequence | None,
+    pose3d: Pose3DSequence,
+    out_path: str | os.PathLike,
+    *,
+    view: tuple[float, float] = DEFAULT_VIEW,
+    fps: float | None = None,
+    frames: slice | None = None,
+    progress: bool = True,
+    gt: np.ndarray | None = None,
+    max_height: int = MAX_PANEL_HEIGHT,
+) -> Path:
+    """Write an H.264 mp4: [input frame + 2D skeleton | 3D skeleton], one output frame per pose
+    frame selected by `frames`. `frames_iter` yields BGR frames from frame 0 (None or an
+    exhausted input: blank canvas). `gt` (F, 17, 3) metres z-up is drawn dashed in the 3D plot.
+    """
+    idx = _frame_indices(pose3d.num_frames, frames)
+    rate = float(fps or pose3d.fps or (pose2d.fps if pose2d is not None else 0) or 25.0)
+    if gt is not None and len(gt) < pose3d.num_frames:
+        raise HGMambaError(f"ground truth has {len(gt)} frames, predictions {pose3d.num_frames}")
+    limits = axis_limits(
+        pose3d.joints[idx.start : idx.stop], None if gt is None else gt[idx.start : idx.stop]
+    )
+    height = min(max_height, 576)  # 3D-only videos; otherwise the input's height (capped)
+    panel = None
+    try:
+        with open_video_writer(out_path, rate) as writer, _progress(progress) as bar:
+            task = bar.add_task("rendering", total=len(idx)) if bar is not None else None
+            for i, frame in zip(idx, _source_frames(frames_iter, idx), strict=True):
+                left = _panel_2d(frame, pose2d, i)
+                if panel is None:
+                    if left is not None:
+                        height = min(left.shape[0], max_height)
+                        height -= height % 2
+                    panel = Skeleton3DPanel(height, limits, view, pose3d.track_ids, gt is not None)
+                right = panel.draw(pose3d.joints[i], None if gt is None else gt[i])
+                if left is None:
+                    out = right
+                else:
+                    out = np.concatenate([_fit_height(left, height), right], axis=1)
+                writer.write(out)
+                if bar is not None:
+                    bar.advance(task)
+    finally:
+        if panel is not None:
+            panel.close()
+    return Path(out_path)
+
+
+def _pick_frames(n: int, count: int, frames: slice | None) -> list[int]:
+    r = _frame_indices(n, frames)
+    count = min(count, len(r))
+    pos = np.linspace(0, len(r) - 1, count + 2)[1:-1] if len(r) > count else np.arange(len(r))
+    return sorted({r[int(round(p))] for p in pos})
+
+
+def render_figure_png(
+    frames_iter: Iterable[np.ndarray] | None,
+    pose2d: Pose2DSequence | None,
+    pose3d: Pose3DSequence,
+    out_path: str | os.PathLike,
+    *,
+    indices: list[int] | None = None,
+    count: int = 4,
+    frames: slice | None = None,
+    view: tuple[float, float] = DEFAULT_VIEW,
+    gt: np.ndarray | None = None,
+    dpi: int = 150,
+) -> Path:
+    """A paper-style figure: one row per chosen frame, columns input | 2D | 3D (the input column
+    only with frames, the 2D column only with 2D poses). `gt` adds ground truth to the 3D plot."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
+    n = pose3d.num_frames
+    rows = sorted(set(indices)) if indices else _pick_frames(n, count, frames)
+    if not rows or rows[0] < 0 or rows[-1] >= n:
+        raise HGMambaError(f"figure frames must lie in 0..{n - 1}, got {rows}")
+    shots: dict[int, np.ndarray] = {}
+    if frames_iter is not None:
+        want = set(rows)
+        for i, fr in enumerate(frames_iter):
+            if i in want:
+                shots[i] = np.array(fr, copy=True)
+            if i >= rows[-1]:
+                break
+    cols = (["input"] if shots else []) + (["2D"] if pose2d is not None or shots else []) + ["3D"]
+    limits = axis_limits(pose3d.joints, gt)
+    aspect = (pose2d.size[0] / pose2d.size[1]) if pose2d is not None else 4 / 3
+    if shots:
+        any_shot = next(iter(shots.values()))
+        aspect = any_shot.shape[1] / any_shot.shape[0]
+    widths = [aspect if c != "3D" else 1.0 for c in cols]
+    fig = Figure(figsize=(2.6 * sum(widths), 2.6 * len(rows)), dpi=dpi, facecolor="white")
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(len(rows), len(cols), width_ratios=widths, wspace=0.02, hspace=0.04,
+                            left=0.03, right=0.99, top=0.95, bottom=0.01)  # fmt: skip
+    multi = pose3d.num_persons > 1
+    for r, i in enumerate(rows):
+        frame = shots.get(i)
+        for c, kind in enumerate(cols):
+            if kind == "3D":
+                ax = fig.add_subplot(grid[r, c], projection="3d")
+                setup_axes3d(ax, limits, view)
+                if gt is not None:
+                    _plot3d(ax, np.asarray(gt[i])[None], None, lw=1.4, color=GT_COLOR, ls="--")
+                _plot3d(ax, pose3d.joints[i], pose3d.track_ids if multi else None, lw=2.0)
+            else:
+                ax = fig.add_subplot(grid[r, c])
+                img = frame if kind == "input" else _panel_2d(frame, pose2d, i)
+                ax.imshow(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+                ax.set_xticks([])
+                ax.set_yticks([])
+                for s in ax.spines.values():
+                    s.set_visible(False)
+            if r == 0:
+                ax.set_title(kind if kind != "3D" or gt is None else "3D (dashed: ground truth)",
+                             fontsize=10)  # fmt: skip
+            if c == 0:
+                fig.text(0.012, 1 - (r + 0.5) / len(rows) * 0.94 - 0.05, f"frame {i}",
+                         rotation=90, va="center", fontsize=8)  # fmt: skip
+    with atomic_path(out_path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, facecolor="white")
+    return Path(out_path)
+
+
+def _plot3d(ax, joints: np.ndarray, track_ids, lw: float, color=None, ls: str = "-") -> None:
+    """Static 3D skeletons for figures (P, 17, 3)."""
+    joints = np.asarray(joints, dtype=np.float64).reshape(-1, NUM_JOINTS, 3)
+    multi = track_ids is not None and len(joints) > 1
+    for p, j in enumerate(joints):
+        cols = bone_colors(p if multi else None)
+        for (a, b), col in zip(h36m_bones(), cols, strict=True):
+            seg = j[[a, b]]
+            if np.isfinite(seg).all():
+                ax.plot(seg[:, 0], seg[:, 1], seg[:, 2], color=color or col, lw=lw, ls=ls,
+                        solid_capstyle="round")  # fmt: skip
+        if multi and np.isfinite(j[HEAD]).all():
+            ax.text(j[HEAD, 0], j[HEAD, 1], j[HEAD, 2] + 0.18, f"id {list(track_ids)[p]}",
+                    color=person_color(p), ha="center", fontsize=7, fontweight="bold")  # fmt: skip
