@@ -132,14 +132,16 @@ def one_euro(
     x: np.ndarray,
     fps: float,
     min_cutoff: float = 1.0,
-    beta: float = 0.5,
+    beta: float = 20.0,
     d_cutoff: float = 1.0,
 ) -> np.ndarray:
     """One-Euro filter (Casiez et al., CHI 2012) along axis 0 of a NaN-free array (n, ...).
 
     Cutoff (Hz) = min_cutoff + beta * |speed|: still joints are smoothed hard, fast ones
     follow with little lag. Pass coordinates in a resolution-free unit (we use
-    normalize_screen's, where the frame width spans 2) so the defaults fit any video.
+    normalize_screen's, where the frame width spans 2) so the defaults fit any video. The
+    defaults were picked on synthetic 5/1000-of-a-width noise at 30 fps: a still joint's
+    error drops ~2x, a 1 Hz swing keeps about its raw error (lag and noise trade off).
     """
     x = np.asarray(x, dtype=np.float64)
     if len(x) < 2:

@@ -4,8 +4,8 @@ Formats (detected from the content):
 (a) our own pose2d.npz (Pose2DSequence.save): keys keypoints, scores, track_ids, fps, size;
 (b) a VideoPose3D custom npz (prepare_data_2d_custom): pickled dicts `positions_2d`
     {video: {"custom": [array (F, 17, 2|3|4)]}} and `metadata` {"layout_name", "video_metadata":
-    {video: {"w", "h"}}}. These are unpickled with a whitelist that admits only numpy arrays,
-    dtypes and plain containers, never arbitrary objects;
+    {video: {"w", "h"}}}. These are unpickled by hgmamba_core.data.safe_npz, whose whitelist
+    admits only numpy arrays, dtypes and plain containers, never arbitrary objects;
 (c) a plain array, npz (key `keypoints`, or the only array) or json (a bare nested list, or an
     object with `keypoints`), shaped frames x [persons x] 17 x 2|3 (x, y[, confidence]),
     COCO-17 or H36M-17 (auto-detected, or given as layout="coco"|"h36m"). Optional keys:
@@ -18,10 +18,8 @@ channel every point gets confidence 1.
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import pickle
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from hgmamba_core.data.safe_npz import load_npz_dicts
 from hgmamba_core.errors import HGMambaError
 from hgmamba_core.poses import Pose2DSequence
 from hgmamba_core.skeleton import NUM_JOINTS
@@ -53,60 +52,6 @@ class RawKeypoints:
     size: tuple[int, int] | None
     source: str
     cleaned: bool = False
-
-
-# --------------------------------------------------------------------------- safe unpickling
-def _np_core_attr(name: str) -> Any:
-    core = getattr(np, "_core", None) or np.core  # numpy 2 moved numpy.core to numpy._core
-    return getattr(core.multiarray, name)
-
-
-_SAFE_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): lambda: _np_core_attr("_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"): lambda: _np_core_attr("_reconstruct"),
-    ("numpy.core.multiarray", "scalar"): lambda: _np_core_attr("scalar"),
-    ("numpy._core.multiarray", "scalar"): lambda: _np_core_attr("scalar"),
-    ("numpy", "ndarray"): lambda: np.ndarray,
-    ("numpy", "dtype"): lambda: np.dtype,
-    ("_codecs", "encode"): lambda: __import__("codecs").encode,
-}
-
-
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickler that can rebuild numpy arrays/scalars and plain containers, nothing else."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        make = _SAFE_GLOBALS.get((module, name))
-        if make is None:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-        return make()
-
-
-def _load_object_npz(path: Path) -> dict[str, Any]:
-    """Arrays of an npz whose members may be pickled object arrays, loaded safely."""
-    out: dict[str, Any] = {}
-    try:
-        with zipfile.ZipFile(path) as zf:
-            for member in zf.namelist():
-                if not member.endswith(".npy"):
-                    continue
-                f = io.BytesIO(zf.read(member))
-                version = np.lib.format.read_magic(f)
-                if version == (1, 0):
-                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-                else:
-                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-                if dtype.hasobject:
-                    arr = _NumpyOnlyUnpickler(f).load()
-                else:
-                    f.seek(0)
-                    arr = np.load(f, allow_pickle=False)
-                out[member[: -len(".npy")]] = arr
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
-        raise HGMambaError(f"cannot read {path}: not a valid npz ({e})") from None
-    except pickle.UnpicklingError as e:
-        raise HGMambaError(f"{path}: unsafe or unreadable pickled data ({e})") from None
-    return out
 
 
 def _unwrap(obj: Any) -> Any:
@@ -299,7 +244,7 @@ def _read_npz(path: Path, layout: str | None, entry: str | None) -> RawKeypoints
     except (OSError, zipfile.BadZipFile, EOFError) as e:
         raise HGMambaError(f"cannot read {path}: not a valid npz ({e})") from None
     if z_arrays is None:
-        return _read_vp3d(_load_object_npz(path), path, layout, entry)
+        return _read_vp3d(load_npz_dicts(path), path, layout, entry)
     if {"keypoints", "scores", "track_ids", "fps", "size"} <= set(z_arrays):
         seq = Pose2DSequence.load(path)
         if layout not in (None, seq.layout):
