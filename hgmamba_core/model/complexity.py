@@ -10,6 +10,7 @@ in the paper's tools. The count runs on the meta device, so it costs no real com
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -39,7 +40,19 @@ class _ScanCounter:
         return u * 1.0
 
 
-def count_macs(model: nn.Module, frames: int | None = None, batch: int = 1) -> int:
+@dataclass(frozen=True)
+class MacCount:
+    """MACs of one forward pass: what FlopCounterMode sees, plus the scan counted analytically."""
+
+    counted: int  # matmuls / linears / einsums, FLOPs / 2
+    scan: int  # the selective scans, analytic FLOPs / 2
+
+    @property
+    def total(self) -> int:
+        return self.counted + self.scan
+
+
+def count_macs(model: nn.Module, frames: int | None = None, batch: int = 1) -> MacCount:
     """MACs of one forward pass over `batch` clips of `frames` frames (default: the model's T)."""
     cfg = model.cfg
     t = frames or cfg.frames
@@ -51,4 +64,4 @@ def count_macs(model: nn.Module, frames: int | None = None, batch: int = 1) -> i
     x = torch.zeros(batch, t, cfg.num_joints, cfg.dim_in, device="meta")
     with FlopCounterMode(display=False) as fc, torch.no_grad():
         meta(x)
-    return (fc.get_total_flops() + counter.flops) // 2
+    return MacCount(counted=fc.get_total_flops() // 2, scan=counter.flops // 2)

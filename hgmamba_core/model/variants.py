@@ -36,7 +36,7 @@ class VariantConfig:
     dim_out: int = 3
     dim_rep: int = 512  # D' of the regression head
     mlp_ratio: float = 4.0
-    mamba_expand: float = 1.5  # n in Eq. 11
+    mamba_expand: float = 1.55  # n in Eq. 11
     d_state: int = 16
     dt_rank: int = 0  # 0 -> ceil(D / 16)
     knn_k: int = 2  # temporal neighbours (Eq. 18)
