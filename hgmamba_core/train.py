@@ -1,0 +1,323 @@
+"""One training loop for the lifter, resumable at any checkpoint (mid-epoch included).
+
+Recipe (paper Sec. IV, MotionAGFormer weighting): AdamW (weight decay 0.01), lr 5e-4 decayed
+x0.99 per epoch, batch 16, loss = MPJPE + 20 * velocity error (both mean Euclidean distances in
+metres on root-relative camera-frame 3D; 20 is MotionAGFormer's lambda_3d_velocity), flip
+augmentation, the model's own layer-wise joint shuffle (active in train mode), gradient-norm
+clipping at 1.0. CUDA uses bf16 autocast when `amp`.
+
+Outputs in `out/`: `last.pt` (model + optimizer + epoch/step + torch RNG + history, written every
+`checkpoint_every` steps and at each epoch end, atomically), `best.pt` (model-only lifter
+checkpoint with the best quick test P1, loadable by `load_lifter`), `log.jsonl` (one line per
+epoch, rewritten from the history stored in last.pt) and `config.json`.
+Exact resume: the data order is a pure function of (seed, epoch), the learning rate of the epoch,
+and the torch RNG state is restored, so an interrupted run continues bit-for-bit on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from hgmamba_core.data.sources import load_clips
+from hgmamba_core.data.windows import ClipStore, TrainWindows
+from hgmamba_core.device import resolve_device
+from hgmamba_core.errors import HGMambaError
+from hgmamba_core.evaluate import _autocast, predict_store, score
+from hgmamba_core.fileio import atomic_path, write_text_atomic
+from hgmamba_core.model import build_model, get_variant
+from hgmamba_core.model.checkpoint import checkpoint_dict, read_checkpoint, save_checkpoint
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run; stored in last.pt so `--resume` needs only --out."""
+
+    out: str
+    data: str
+    variant: str = "xs"
+    dataset: str = "h36m"
+    two_d: str = "gt"
+    epochs: int = 90
+    batch_size: int = 16
+    lr: float = 5e-4
+    lr_decay: float = 0.99
+    weight_decay: float = 0.01
+    velocity_weight: float = 20.0
+    grad_clip: float = 1.0
+    frames: int = 0  # T; 0 = the variant's
+    window_stride: int = 0  # distance between training window starts; 0 = T
+    frame_stride: int = 1  # take every k-th frame inside a window (1 = native 50 fps)
+    flip: bool = True
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    eval_every: int = 1  # epochs; 0 = never
+    eval_tile_every: int = 20  # quick eval: every k-th test tile of each clip
+    checkpoint_every: int = 200  # steps
+    max_steps: int = 0  # stop (with a checkpoint) after this many steps in total; 0 = no cap
+    train_subjects: list[str] = field(default_factory=list)  # empty = standard split
+    test_subjects: list[str] = field(default_factory=list)
+
+    def resolved_frames(self) -> int:
+        t = self.frames or get_variant(self.variant).frames
+        if t > get_variant(self.variant).frames:
+            raise HGMambaError(
+                f"--frames {t} exceeds HGMamba-{self.variant}'s T = {get_variant(self.variant).frames}"
+            )
+        return t
+
+
+class Progress(Protocol):
+    """What the loop reports; the CLI draws it with Rich, tests pass None."""
+
+    def start_epoch(self, epoch: int, epochs: int, steps: int, done: int) -> None: ...
+
+    def step(self, loss: float, lr: float) -> None: ...
+
+    def end_epoch(self, record: dict) -> None: ...
+
+    def message(self, text: str) -> None: ...
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    epochs_done: int
+    global_step: int
+    history: list[dict]
+    stopped_early: bool
+
+
+def lifter_loss(pred: torch.Tensor, target: torch.Tensor, velocity_weight: float) -> torch.Tensor:
+    """Mean per-joint position error + weight * mean per-joint velocity error (same units)."""
+    pos = torch.linalg.vector_norm(pred - target, dim=-1).mean()
+    if pred.shape[1] < 2 or velocity_weight == 0:
+        return pos
+    vel = torch.linalg.vector_norm(
+        torch.diff(pred, dim=1) - torch.diff(target, dim=1), dim=-1
+    ).mean()
+    return pos + velocity_weight * vel
+
+
+def _rng_state(device: torch.device) -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _meta(cfg: TrainConfig, length: int, extra: dict | None = None) -> dict:
+    return {
+        "trained_by": "hgmamba train",
+        "dataset": cfg.dataset,
+        "two_d": cfg.two_d,
+        "frames": length,
+        "frame_stride": cfg.frame_stride,
+        "units": "metres, camera frame, root-relative (root = H36M joint 0, pelvis)",
+        "input": "normalize_screen x, y + confidence",
+        **(extra or {}),
+    }
+
+
+def _load_data(cfg: TrainConfig) -> tuple[ClipStore, ClipStore | None]:
+    train = ClipStore.from_clips(
+        load_clips(cfg.dataset, cfg.data, "train", cfg.two_d, cfg.train_subjects or None)
+    )
+    test = None
+    if cfg.eval_every > 0:
+        test = ClipStore.from_clips(
+            load_clips(cfg.dataset, cfg.data, "test", cfg.two_d, cfg.test_subjects or None)
+        )
+    return train, test
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = None) -> TrainResult:
+    """Train (or continue) the run in cfg.out; returns when done or after cfg.max_steps steps."""
+    out = Path(cfg.out)
+    last_path, best_path = out / "last.pt", out / "best.pt"
+    state = None
+    if resume:
+        if not last_path.is_file():
+            raise HGMambaError(f"nothing to resume: {last_path} does not exist")
+        state = read_checkpoint(last_path)
+        if "train" not in state:
+            raise HGMambaError(f"{last_path} is not a resumable training checkpoint")
+        stored = TrainConfig(
+            **{
+                k: v
+                for k, v in state["train"]["config"].items()
+                if k in TrainConfig.__dataclass_fields__
+            }
+        )
+        # Only the run length, device and checkpoint cadence may change on resume.
+        for name in ("epochs", "max_steps", "device", "checkpoint_every", "eval_every"):
+            setattr(stored, name, getattr(cfg, name))
+        stored.out, stored.data = cfg.out, cfg.data or stored.data
+        cfg = stored
+    elif last_path.exists():
+        raise HGMambaError(
+            f"{out} already holds a run ({last_path}): pass --resume or choose another --out"
+        )
+
+    device = resolve_device(cfg.device)
+    length = cfg.resolved_frames()
+    window_stride = cfg.window_stride or length
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.variant).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    amp = cfg.amp and device.type == "cuda"
+
+    train_store, test_store = _load_data(cfg)
+    windows = TrainWindows(train_store, length, window_stride, cfg.frame_stride, cfg.flip)
+    steps = windows.steps_per_epoch(cfg.batch_size)
+    if steps < 1:
+        raise HGMambaError(
+            f"only {windows.num_windows} training windows for batch size {cfg.batch_size}: lower --batch-size"
+        )
+
+    epoch, step_in_epoch, global_step = 0, 0, 0
+    history: list[dict] = []
+    best = math.inf
+    if state is not None:
+        model.load_state_dict(state["state_dict"])
+        opt.load_state_dict(state["train"]["optimizer"])
+        t = state["train"]
+        epoch, step_in_epoch, global_step = (
+            int(t["epoch"]),
+            int(t["step_in_epoch"]),
+            int(t["global_step"]),
+        )
+        history, best = list(t["history"]), float(t["best"])
+        _set_rng_state(t["rng"], device)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / "config.json", json.dumps(asdict(cfg), indent=2) + "\n")
+
+    def save_last(ep: int, st: int, loss_sum: float, loss_n: int) -> None:
+        train_state = {
+            "config": asdict(cfg), "optimizer": opt.state_dict(), "epoch": ep, "step_in_epoch": st,
+            "global_step": global_step, "history": history, "best": best, "rng": _rng_state(device),
+            "epoch_loss": [loss_sum, loss_n],
+        }  # fmt: skip
+        with atomic_path(last_path) as tmp:
+            torch.save(checkpoint_dict(model, _meta(cfg, length), train=train_state), tmp)
+
+    loss_sum, loss_n = state["train"]["epoch_loss"] if state is not None else (0.0, 0)
+    stopped = False
+    model.train()
+    while epoch < cfg.epochs and not stopped:
+        lr = cfg.lr * cfg.lr_decay**epoch
+        for g in opt.param_groups:
+            g["lr"] = lr
+        if progress:
+            progress.start_epoch(epoch, cfg.epochs, steps, step_in_epoch)
+        t0 = time.time()
+        for batch in windows.batches(epoch, cfg.seed, cfg.batch_size, start_step=step_in_epoch):
+            x = torch.from_numpy(batch.inputs).to(device)
+            y = torch.from_numpy(batch.targets).to(device)
+            with _autocast(device, amp):
+                pred = model(x)
+            loss = lifter_loss(pred.float(), y, cfg.velocity_weight)
+            if not torch.isfinite(loss):
+                raise HGMambaError(
+                    f"training diverged (loss {loss.item()}) at epoch {epoch}, step {step_in_epoch}"
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            step_in_epoch += 1
+            global_step += 1
+            loss_sum += float(loss.detach())
+            loss_n += 1
+            if progress:
+                progress.step(float(loss.detach()), lr)
+            if cfg.max_steps and global_step >= cfg.max_steps:
+                stopped = step_in_epoch < steps
+                if stopped:
+                    save_last(epoch, step_in_epoch, loss_sum, loss_n)
+                    break
+            if (
+                cfg.checkpoint_every
+                and global_step % cfg.checkpoint_every == 0
+                and step_in_epoch < steps
+            ):
+                save_last(epoch, step_in_epoch, loss_sum, loss_n)
+        if stopped:
+            break
+        record: dict = {
+            "epoch": epoch + 1, "global_step": global_step, "lr": lr,
+            "train_loss": loss_sum / max(loss_n, 1), "epoch_seconds": round(time.time() - t0, 1),
+        }  # fmt: skip
+        if test_store is not None and cfg.eval_every and (epoch + 1) % cfg.eval_every == 0:
+            pred, done = predict_store(
+                model,
+                test_store,
+                length,
+                cfg.frame_stride,
+                flip=True,
+                amp=amp,
+                tile_every=cfg.eval_tile_every,
+            )
+            rep = score(cfg.dataset, test_store, pred, done)
+            record.update({f"test_{k}": v for k, v in rep.average.items()}, test_frames=rep.frames)
+            if rep.average["mpjpe_mm"] < best:
+                best = rep.average["mpjpe_mm"]
+                save_checkpoint(
+                    best_path, model, _meta(cfg, length, {"epoch": epoch + 1, **record})
+                )
+                record["best"] = True
+        elif test_store is None:
+            save_checkpoint(best_path, model, _meta(cfg, length, {"epoch": epoch + 1, **record}))
+        history.append(record)
+        epoch += 1
+        step_in_epoch, loss_sum, loss_n = 0, 0.0, 0
+        save_last(epoch, 0, 0.0, 0)
+        write_text_atomic(out / "log.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+        if progress:
+            progress.end_epoch(record)
+        if cfg.max_steps and global_step >= cfg.max_steps:
+            stopped = epoch < cfg.epochs
+    return TrainResult(out, epoch, global_step, history, stopped)
+
+
+def seconds_per_step(cfg: TrainConfig, steps: int = 5) -> float:
+    """Measure the mean wall time of `steps` training steps on random inputs (after one warm-up)."""
+    device = resolve_device(cfg.device)
+    length = cfg.resolved_frames()
+    model = build_model(cfg.variant).to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = np.random.default_rng(0)
+    x = torch.from_numpy(gen.normal(0, 0.5, (cfg.batch_size, length, 17, 3)).astype(np.float32)).to(
+        device
+    )
+    y = torch.from_numpy(gen.normal(0, 0.3, (cfg.batch_size, length, 17, 3)).astype(np.float32)).to(
+        device
+    )
+    times = []
+    for i in range(steps + 1):
+        t0 = time.perf_counter()
+        loss = lifter_loss(model(x), y, cfg.velocity_weight)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if i:
+            times.append(time.perf_counter() - t0)
+    return float(np.mean(times))
