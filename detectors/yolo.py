@@ -122,6 +122,11 @@ class YoloPoseDetector:
         if not 0.0 < conf < 1.0:
             raise HGMambaError(f"--conf must be between 0 and 1, got {conf}")
         self.weights, download = resolve_weights(weights)
+        if download and str(_USER_YOLO_OFFLINE).strip().lower() in ("1", "true", "yes", "on"):
+            raise HGMambaError(
+                f"detector weights '{self.weights}' are not on disk and YOLO_OFFLINE is set, "
+                "so they cannot be downloaded: pass --detector-weights PATH"
+            )
         self.imgsz = int(imgsz)
         self.conf = float(conf)
         self.device = _ultra_device(device)
