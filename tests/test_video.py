@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import cv2
@@ -67,6 +68,46 @@ def test_portrait_video_keeps_orientation_and_aspect(tmp_path):
     d = norm[4] - norm[3]
     assert abs(d[0] - d[1]) < 1e-6  # same scale on both axes: portrait is not squashed
     np.testing.assert_allclose(denormalize_screen(norm, w, h), pix, atol=1e-4)
+
+
+def _rotated_copy(src: Path, dst: Path, degrees: int) -> None:
+    """Copy an mp4 setting the track's display matrix (tkhd) the way phones store rotation."""
+    data = bytearray(src.read_bytes())
+    i = data.find(b"tkhd")
+    assert i > 0 and data[i + 4] == 0  # version-0 box: the matrix sits 48 bytes after its start
+    off = i - 4 + 48
+    one, w = 1 << 16, 1 << 30
+    matrix = {
+        90: (0, one, 0, -one, 0, 0, 0, 0, w),
+        180: (-one, 0, 0, 0, -one, 0, 0, 0, w),
+        270: (0, -one, 0, one, 0, 0, 0, 0, w),
+    }[degrees]
+    data[off : off + 36] = struct.pack(">9i", *matrix)
+    dst.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("degrees", "size", "marker"),
+    [(90, (120, 208), (99, 25)), (180, (208, 120), (182, 99)), (270, (120, 208), (20, 182))],
+)
+def test_rotation_metadata_is_honoured(tmp_path, degrees, size, marker):
+    """A landscape clip tagged as rotated (like a phone's portrait video) comes out upright."""
+    src = tmp_path / "landscape.mp4"
+    vw = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"mp4v"), 15.0, (208, 120))
+    for _ in range(3):
+        img = np.full((120, 208, 3), 40, np.uint8)
+        cv2.rectangle(img, (10, 10), (40, 30), (255, 255, 255), -1)  # centre (25, 20)
+        vw.write(img)
+    vw.release()
+    dst = tmp_path / f"rot{degrees}.mp4"
+    _rotated_copy(src, dst, degrees)
+    with VideoReader(dst) as r:
+        assert r.info.rotation == degrees and r.info.size == size
+        frames = list(r)
+    assert len(frames) == 3
+    ys, xs = np.nonzero(frames[0][..., 0] > 150)
+    assert frames[0].shape[:2] == (size[1], size[0])
+    assert abs(xs.mean() - marker[0]) < 2 and abs(ys.mean() - marker[1]) < 2
 
 
 def test_missing_zero_byte_folder(tmp_path):
