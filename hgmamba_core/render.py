@@ -99,6 +99,8 @@ def draw_pose2d(
     multi = len(kp) > 1
     h, w = img.shape[:2]
     th = max(2, int(round(min(h, w) / 200)))
+    # Joint dots that stand out from the background: white on dark images, dark on light ones.
+    dot = (240, 240, 240) if img[::8, ::8].mean() < 140 else (60, 60, 60)
     bones = h36m_bones()
     for p in range(len(kp)):
         cols = bone_colors(p if multi else None)
@@ -108,7 +110,7 @@ def draw_pose2d(
             if ok[a] and ok[b]:
                 alpha = max(min_alpha, min(conf[a], conf[b]))
                 _blend_line(img, kp[p, a], kp[p, b], _bgr255(col), th, alpha)
-        jc = _bgr255(person_color(p)) if multi else (240, 240, 240)
+        jc = _bgr255(person_color(p)) if multi else dot
         for j in np.nonzero(ok)[0]:
             _blend_line(img, kp[p, j], kp[p, j], jc, th, max(min_alpha, conf[j]))
         if multi and ok.any():
@@ -476,11 +478,7 @@ def render_figure_png(
                 break
     cols = (["input"] if shots else []) + (["2D"] if pose2d is not None or shots else []) + ["3D"]
     limits = axis_limits(pose3d.joints, gt)
-    aspect = (pose2d.size[0] / pose2d.size[1]) if pose2d is not None else 4 / 3
-    if shots:
-        any_shot = next(iter(shots.values()))
-        aspect = any_shot.shape[1] / any_shot.shape[0]
-    widths = [aspect if c != "3D" else 1.0 for c in cols]
+    widths = [1.0] * len(cols)  # image columns are square crops around the persons
     fig = Figure(figsize=(2.6 * sum(widths), 2.6 * len(rows)), dpi=dpi, facecolor="white")
     FigureCanvasAgg(fig)
     grid = fig.add_gridspec(len(rows), len(cols), width_ratios=widths, wspace=0.02, hspace=0.04,
@@ -497,8 +495,11 @@ def render_figure_png(
                 _plot3d(ax, pose3d.joints[i], pose3d.track_ids if multi else None, lw=2.0)
             else:
                 ax = fig.add_subplot(grid[r, c])
+                if frame is None and shots:  # the video ended before this frame: blank
+                    frame = np.full_like(next(iter(shots.values())), 250)
                 img = frame if kind == "input" else _panel_2d(frame, pose2d, i)
-                ax.imshow(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+                crop = _person_crop(img.shape, pose2d, i)
+                ax.imshow(cv2.cvtColor(img[crop], cv2.COLOR_BGR2RGB))
                 ax.set_xticks([])
                 ax.set_yticks([])
                 for s in ax.spines.values():
@@ -512,6 +513,26 @@ def render_figure_png(
     with atomic_path(out_path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=dpi, facecolor="white")
     return Path(out_path)
+
+
+def _person_crop(shape: tuple[int, ...], pose2d: Pose2DSequence | None, i: int):
+    """A square window (row, col slices) around the 2D persons of frame i, padded by 40%;
+    the whole image when there is no 2D pose. Out-of-image parts are clipped."""
+    h, w = shape[:2]
+    if pose2d is None:
+        return np.s_[:, :]
+    kp = pose2d.keypoints[i].reshape(-1, 2).astype(np.float64)
+    sw, sh = pose2d.size
+    kp = kp * np.array([w / sw, h / sh])
+    kp = kp[np.isfinite(kp).all(-1)]
+    if len(kp) == 0:
+        return np.s_[:, :]
+    lo, hi = kp.min(0), kp.max(0)
+    side = min(max(float((hi - lo).max()) * 1.4, 64.0), float(min(h, w)))
+    cx, cy = (lo + hi) / 2
+    x0 = int(np.clip(cx - side / 2, 0, w - side))
+    y0 = int(np.clip(cy - side / 2, 0, h - side))
+    return np.s_[y0 : y0 + int(side), x0 : x0 + int(side)]
 
 
 def _plot3d(ax, joints: np.ndarray, track_ids, lw: float, color=None, ls: str = "-") -> None:

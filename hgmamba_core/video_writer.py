@@ -136,7 +136,7 @@ class VideoWriter:
 
 @contextlib.contextmanager
 def open_video_writer(
-    path: str | os.PathLike, fps: float, *, crf: int = 23, preset: str = "veryfast",
+    path: str | os.PathLike, fps: float, *, crf: int = 23, preset: str = "superfast",
     codec: str = "auto",
 ) -> Iterator[VideoWriter]:  # fmt: skip
     """Context manager yielding a VideoWriter; the mp4 appears at `path` only on clean exit.
