@@ -1,10 +1,139 @@
-"""`hgmamba train` (not implemented yet)."""
+"""`hgmamba train`: parse options, run hgmamba_core.train with a Rich progress bar."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
 from hgmamba_core.errors import HGMambaError
+from hgmamba_core.train import TrainConfig
+from hgmamba_core.train import train as run_training
 
 
-def train() -> None:
-    """Not implemented yet."""
-    raise HGMambaError("'hgmamba train' is not implemented yet")
+class RichProgress:
+    """Progress callbacks of the training loop drawn as one Rich bar per epoch."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.bar = Progress(
+            TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.2e}"),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            console=console, transient=False,
+        )  # fmt: skip
+        self.task = None
+
+    def __enter__(self) -> RichProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+    def start_epoch(self, epoch: int, epochs: int, steps: int, done: int) -> None:
+        if self.task is not None:
+            self.bar.remove_task(self.task)
+        self.task = self.bar.add_task(
+            "train",
+            total=steps,
+            completed=done,
+            epoch=f"{epoch + 1}/{epochs}",
+            loss=float("nan"),
+            lr=0.0,
+        )
+
+    def step(self, loss: float, lr: float) -> None:
+        self.bar.update(self.task, advance=1, loss=loss, lr=lr)
+
+    def end_epoch(self, record: dict) -> None:
+        parts = [f"epoch {record['epoch']}", f"loss {record['train_loss']:.4f}"]
+        if "test_mpjpe_mm" in record:
+            parts.append(f"quick test P1 {record['test_mpjpe_mm']:.1f} mm")
+        if "test_p_mpjpe_mm" in record:
+            parts.append(f"P2 {record['test_p_mpjpe_mm']:.1f} mm")
+        if "test_pck150" in record:
+            parts.append(f"PCK {record['test_pck150']:.1f}")
+        if record.get("best"):
+            parts.append("[green]best[/green]")
+        self.bar.console.print(" · ".join(parts))
+
+    def message(self, text: str) -> None:
+        self.bar.console.print(text)
+
+
+def _subjects(s: str | None) -> list[str]:
+    return [x.strip() for x in s.split(",") if x.strip()] if s else []
+
+
+def train(
+    data: Annotated[Path, typer.Option(help="Data folder (h36m) or folder/file (3dhp).")],
+    out: Annotated[
+        Path, typer.Option(help="Run folder: last.pt, best.pt, log.jsonl, config.json.")
+    ],
+    variant: Annotated[str, typer.Option(help="Lifter variant: xs, s, b (tiny for tests).")] = "xs",
+    dataset: Annotated[str, typer.Option(help="h36m or 3dhp.")] = "h36m",
+    two_d: Annotated[
+        str, typer.Option("--two-d", help="2D source: gt, sh (ours) or a VideoPose3D 2D name.")
+    ] = "gt",
+    epochs: Annotated[int, typer.Option(help="Number of epochs (paper: 90).")] = 90,
+    batch_size: Annotated[int, typer.Option(help="Windows per batch (paper: 16).")] = 16,
+    lr: Annotated[float, typer.Option(help="AdamW learning rate, decayed x0.99 per epoch.")] = 5e-4,
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
+    velocity_weight: Annotated[float, typer.Option(help="lambda of the velocity loss.")] = 20.0,
+    frames: Annotated[int, typer.Option(help="Frames per window T (0 = the variant's).")] = 0,
+    window_stride: Annotated[
+        int, typer.Option(help="Frames between training window starts (0 = T, windows tile).")
+    ] = 0,
+    frame_stride: Annotated[
+        int, typer.Option(help="Use every k-th frame inside a window (1 = native 50 fps).")
+    ] = 1,
+    no_flip: Annotated[bool, typer.Option("--no-flip", help="No flip augmentation.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed for weights, data order and augmentation.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    no_amp: Annotated[bool, typer.Option("--no-amp", help="No bf16 autocast on CUDA.")] = False,
+    eval_every: Annotated[
+        int, typer.Option(help="Quick test evaluation every k epochs (0 = never).")
+    ] = 1,
+    eval_tile_every: Annotated[
+        int, typer.Option(help="Quick evaluation uses every k-th test window.")
+    ] = 20,
+    checkpoint_every: Annotated[int, typer.Option(help="Write last.pt every k steps.")] = 200,
+    max_steps: Annotated[
+        int, typer.Option(help="Stop after this many steps in total (0 = no cap).")
+    ] = 0,
+    train_subjects: Annotated[str, typer.Option(help="Comma list (default S1,S5,S6,S7,S8).")] = "",
+    test_subjects: Annotated[str, typer.Option(help="Comma list (default S9,S11).")] = "",
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --out exactly.")
+    ] = False,
+) -> None:
+    """Train a lifter (paper recipe by default); --resume continues an interrupted run exactly."""
+    if epochs < 1 or batch_size < 1 or lr <= 0:
+        raise HGMambaError("--epochs and --batch-size must be >= 1 and --lr > 0")
+    cfg = TrainConfig(
+        out=str(out), data=str(data), variant=variant.lower(), dataset=dataset.lower(), two_d=two_d,
+        epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+        velocity_weight=velocity_weight, frames=frames, window_stride=window_stride,
+        frame_stride=frame_stride, flip=not no_flip, seed=seed, device=device, amp=not no_amp,
+        eval_every=eval_every, eval_tile_every=eval_tile_every, checkpoint_every=checkpoint_every,
+        max_steps=max_steps, train_subjects=_subjects(train_subjects),
+        test_subjects=_subjects(test_subjects),
+    )  # fmt: skip
+    console = Console(stderr=True)
+    with RichProgress(console) as progress:
+        res = run_training(cfg, resume=resume, progress=progress)
+    state = "stopped (resume with --resume)" if res.stopped_early else "finished"
+    console.print(
+        f"{state}: {res.epochs_done} epochs, {res.global_step} steps; checkpoints in {res.out}"
+    )

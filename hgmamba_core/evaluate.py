@@ -193,3 +193,46 @@ def save_predictions(
             frame=frame[use],
             sequences=names,
         )
+
+
+@dataclass
+class EvalRun:
+    """A finished evaluation: the report plus what is needed to save predictions."""
+
+    report: EvalReport
+    store: ClipStore
+    pred: np.ndarray
+
+
+def evaluate_checkpoint(
+    dataset: str,
+    data: str | os.PathLike,
+    checkpoint: str | os.PathLike,
+    two_d: str = "gt",
+    subjects: list[str] | None = None,
+    actions: list[str] | None = None,
+    flip: bool = True,
+    device: str = "auto",
+    batch_size: int = 64,
+) -> EvalRun:
+    """Evaluate a lifter checkpoint on a test split; T and frame stride come from the checkpoint."""
+    from hgmamba_core.data.sources import load_clips
+    from hgmamba_core.device import resolve_device
+    from hgmamba_core.model.checkpoint import load_lifter
+
+    dev = resolve_device(device)
+    model = load_lifter(checkpoint, device=dev)
+    meta = getattr(model, "meta", {}) or {}
+    length = int(meta.get("frames") or model.cfg.frames)
+    frame_stride = int(meta.get("frame_stride") or 1)
+    store = ClipStore.from_clips(load_clips(dataset, data, "test", two_d, subjects, actions))
+    pred, _ = predict_store(
+        model, store, length, frame_stride, flip, batch_size, amp=dev.type == "cuda"
+    )
+    report = score(dataset, store, pred, flip=flip)
+    report.meta.update(
+        checkpoint=str(checkpoint), variant=model.cfg.name, two_d=two_d if dataset == "h36m" else "gt",
+        frames_per_window=length, frame_stride=frame_stride,
+        sequences=store.num_clips, subjects=sorted(set(store.subjects)),
+    )  # fmt: skip
+    return EvalRun(report, store, pred)
