@@ -40,3 +40,13 @@ def test_atomic_path_leaves_nothing_on_error(tmp_path):
         tmp.write_bytes(b"ok")
     assert target.read_bytes() == b"ok"
     assert [p.name for p in tmp_path.iterdir()] == ["out.npy"]
+
+
+def test_atomic_path_gives_normal_permissions(tmp_path):
+    import os
+
+    with atomic_path(tmp_path / "a.txt") as tmp:
+        tmp.write_text("x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~mask
