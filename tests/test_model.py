@@ -281,3 +281,29 @@ def test_checkpoint_with_pickled_code_is_refused(tiny, tmp_path, capsys):
     with pytest.raises(HGMambaError, match="refusing checkpoint"):
         load_lifter(path)
     assert "pwned" not in capsys.readouterr().out
+
+
+def test_info_json_is_one_object_with_the_interface_keys(capsys):
+    import json
+
+    from hgmamba_cli.app import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["info", "--variant", "xs", "--json"])
+    assert e.value.code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"xs"}
+    xs = out["xs"]
+    assert (xs["T"], xs["N"], xs["D"]) == (27, 12, 64)
+    assert isinstance(xs["params"], int) and isinstance(xs["macs"], int)
+    assert xs["params"] == count_params(build_model("xs"))
+
+
+def test_info_unknown_variant_is_one_line_error(capsys):
+    from hgmamba_cli.app import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["info", "--variant", "xl", "--json"])
+    assert e.value.code != 0
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "xs, s, b" in err

@@ -1,0 +1,96 @@
+"""What `hgmamba info` reports about each variant: size, cost, speed here, shipped weights."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from hgmamba_core.model.complexity import count_macs, count_params
+from hgmamba_core.model.hgmamba import HGMamba, build_model
+from hgmamba_core.model.variants import PAPER_COUNTS, get_variant
+
+
+@dataclass
+class VariantInfo:
+    name: str
+    depth: int
+    dim: int
+    frames: int
+    params: int
+    macs: int  # one clip of `frames` frames, scan included
+    macs_scan: int  # the analytic scan part of `macs`
+    paper_params: float
+    paper_macs: float
+    weights: Path | None  # shipped trained weights, if any
+    weights_name: str
+    fps: float | None = None  # measured frames/s (eval, batched windows), if asked
+    scan_backend: str = ""
+
+    def to_json(self) -> dict:
+        d = {
+            "params": self.params,
+            "macs": self.macs,
+            "T": self.frames,
+            "N": self.depth,
+            "D": self.dim,
+            "macs_scan": self.macs_scan,
+            "weights": str(self.weights) if self.weights else None,
+        }
+        if self.fps is not None:
+            d["fps"] = round(self.fps, 1)
+            d["scan_backend"] = self.scan_backend
+        return d
+
+
+def measure_fps(
+    model: HGMamba, device: torch.device | str = "cpu", batch: int = 16, seconds: float = 2.0
+) -> float:
+    """Frames/s of eval-mode forward passes over batches of full windows (after one warm-up)."""
+    model = model.to(device).eval()
+    x = torch.randn(batch, model.cfg.frames, model.cfg.num_joints, model.cfg.dim_in, device=device)
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
+    with torch.inference_mode():
+        model(x)
+        sync()
+        n, start = 0, time.perf_counter()
+        while True:
+            model(x)
+            sync()
+            n += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= seconds:
+                return n * batch * model.cfg.frames / elapsed
+
+
+def variant_info(
+    name: str, fps: bool = False, seconds: float = 2.0, device: str = "cpu"
+) -> VariantInfo:
+    """Counts for one variant; with `fps`, also a short speed measurement on `device`."""
+    from hgmamba_core.pipeline import default_checkpoint_name, find_asset
+    from hgmamba_core.ssm import auto_backend
+
+    cfg = get_variant(name)
+    with torch.device("meta"):
+        shapes_only = build_model(cfg)
+    macs = count_macs(shapes_only)
+    weights_name = default_checkpoint_name(cfg.name)
+    info = VariantInfo(
+        name=cfg.name,
+        depth=cfg.depth,
+        dim=cfg.dim,
+        frames=cfg.frames,
+        params=count_params(shapes_only),
+        macs=macs.total,
+        macs_scan=macs.scan,
+        paper_params=PAPER_COUNTS.get(cfg.name, {}).get("params", float("nan")),
+        paper_macs=PAPER_COUNTS.get(cfg.name, {}).get("macs", float("nan")),
+        weights=find_asset(Path("weights") / weights_name),
+        weights_name=weights_name,
+    )
+    if fps:
+        info.fps = measure_fps(build_model(cfg), device, seconds=seconds)
+        info.scan_backend = auto_backend(device)
+    return info
