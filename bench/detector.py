@@ -1,8 +1,9 @@
 """Benchmark the 2D front end: detector frames/s per imgsz/device, and what the rest costs.
 
-    python bench/detector.py [--frames 30] [--imgsz 640 320] [--threads 2] [--video PATH]
+    python bench/detector.py [--frames 30] [--imgsz 640 320] [--threads 2] [--video PATH] [--onnx]
 
-For each device (cpu, and cuda when present) and imgsz: YOLO-Pose predict and track (predict +
+For each device (cpu, and cuda when present; plus the ONNX Runtime CPU backend with --onnx,
+exported once into the cache) and imgsz: YOLO-Pose predict and track (predict +
 Ultralytics' ByteTrack) frames/s on real frames of the demo clip. Then the rest of the front
 end per frame, as a percentage of the detector's time at the same setting: decoding, our
 per-frame bookkeeping (TrackStore.add), and the end-of-video work (person selection, dense
@@ -110,11 +111,13 @@ def main() -> None:
     ap.add_argument("--imgsz", type=int, nargs="+", default=[640, 320])
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: leave)")
     ap.add_argument("--video", type=Path, default=REPO / "assets" / "demo" / "vtest_10s.mp4")
+    ap.add_argument("--onnx", action="store_true", help="also time the ONNX Runtime backend")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     frames, decode_s = _frames(args.video, args.frames)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    runs = [(d, "torch") for d in devices] + ([("cpu", "onnx")] if args.onnx else [])
     print(
         f"video {args.video.name}: {len(frames)} frames {frames[0].shape[1]}x{frames[0].shape[0]}"
     )
@@ -126,16 +129,16 @@ def main() -> None:
         f"selection+remap+cleaning {t_end * 1e6:.1f} us/frame (10 min, 30 fps, 8 people)"
     )
     print(
-        f"{'device':6} {'imgsz':>5} {'predict ms':>10} {'fps':>6} {'track ms':>9} {'fps':>6} "
+        f"{'device':10} {'imgsz':>5} {'predict ms':>10} {'fps':>6} {'track ms':>9} {'fps':>6} "
         f"{'ByteTrack %':>11} {'decode %':>8} {'rest %':>7}"
     )
-    for dev in devices:
+    for dev, backend in runs:
         for sz in args.imgsz:
-            det = YoloPoseDetector(imgsz=sz, device=dev)
+            det = YoloPoseDetector(imgsz=sz, device=dev, backend=backend)
             t_pred = _time_detector(det, frames, track=False)
             t_track = _time_detector(det, frames, track=True)
             print(
-                f"{dev:6} {sz:5d} {t_pred * 1e3:10.1f} {1 / t_pred:6.1f} {t_track * 1e3:9.1f} "
+                f"{dev + '/' + backend:10} {sz:5d} {t_pred * 1e3:10.1f} {1 / t_pred:6.1f} {t_track * 1e3:9.1f} "
                 f"{1 / t_track:6.1f} {100 * (t_track - t_pred) / t_pred:11.2f} "
                 f"{100 * decode_s / t_track:8.2f} {100 * rest / t_track:7.3f}"
             )

@@ -190,13 +190,16 @@ def detect_video(
     max_frames: int | None = None,
     progress: bool = True,
     detector: Pose2DDetector | None = None,
+    backend: str = "torch",
 ) -> FrontEndResult:
     """Detect, track, select, remap and clean the people of a video, streaming its frames.
 
     person: main | largest | longest | all | a track id (see tracking.select_tracks).
     max_gap: frames of missing data bridged by interpolation (default about 0.5 s).
     min_track_frames: shortest track kept by person="all" (default 1 s, at least 5 frames).
-    detector: reuse an already loaded detector (its tracker is reset); else YOLO is loaded.
+    detector: reuse an already loaded detector (its tracker is reset); else YOLO is loaded
+    with `weights`, `imgsz`, `device`, `conf` and `backend` ("torch", or "onnx": CPU only,
+    exported once and cached, needs the onnx extra).
     """
     person = parse_person(person)
     reader = VideoReader(path)  # fails fast, before loading the model, on a bad video
@@ -207,7 +210,7 @@ def detect_video(
         fps = DEFAULT_FPS
         notes.append(f"the video does not state its frame rate; assuming {fps:g} fps")
     with reader:
-        det = detector or _load_yolo(weights, imgsz, device, conf)
+        det = detector or _load_yolo(weights, imgsz, device, conf, backend)
         det.reset()
         store = TrackStore()
         timing = StageTiming()
@@ -250,10 +253,10 @@ def detect_video(
     return FrontEndResult(poses, segments, observed, timing, stats, notes)
 
 
-def _load_yolo(weights, imgsz: int, device: str, conf: float) -> Pose2DDetector:  # type: ignore[no-untyped-def]
+def _load_yolo(weights, imgsz: int, device: str, conf: float, backend: str) -> Pose2DDetector:  # type: ignore[no-untyped-def]
     from detectors.yolo import YoloPoseDetector
 
-    return YoloPoseDetector(weights, imgsz=imgsz, device=device, conf=conf)
+    return YoloPoseDetector(weights, imgsz=imgsz, device=device, conf=conf, backend=backend)
 
 
 def _infer_size(kp: np.ndarray) -> tuple[int, int]:

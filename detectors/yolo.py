@@ -3,12 +3,20 @@
 Weights resolve in this order: an explicit path; the copy shipped in assets/weights (found via
 $HGMAMBA_ASSETS, then beside the package); Ultralytics' own name-based download only for a
 bare model name that is not on disk, and only when the user has not set YOLO_OFFLINE.
+
+backend="onnx" (optional extra `pip install hgmamba[onnx]`) exports the .pt weights to ONNX once
+per (weights content, imgsz), caches the file under $HGMAMBA_CACHE or ~/.cache/hgmamba/onnx,
+and runs it with ONNX Runtime on the CPU; the export runs locally, without network.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import logging
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +30,8 @@ from hgmamba_core.errors import HGMambaError
 DEFAULT_WEIGHTS = "yolo11n-pose.pt"
 ASSETS_ENV = "HGMAMBA_ASSETS"
 TRACKER_CFG = "bytetrack.yaml"
+BACKENDS = ("torch", "onnx")
+CACHE_ENV = "HGMAMBA_CACHE"
 _USER_YOLO_OFFLINE = os.environ.get("YOLO_OFFLINE")  # captured before we set our default
 
 
@@ -97,6 +107,70 @@ def import_yolo() -> Any:
     return YOLO
 
 
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Hide Ultralytics' info chatter (model loading, export banners); warnings still show."""
+    from ultralytics.utils import LOGGER
+
+    old = LOGGER.level
+    LOGGER.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        LOGGER.setLevel(old)
+
+
+def onnx_cache_dir() -> Path:
+    """Where exported ONNX detectors are kept: $HGMAMBA_CACHE/onnx or ~/.cache/hgmamba/onnx."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser() / "onnx"
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "hgmamba" / "onnx"
+
+
+def export_onnx(weights: str, imgsz: int, cache_dir: Path | None = None) -> Path:
+    """The ONNX export of a local .pt for one imgsz, made once and reused (keyed by content).
+
+    The export happens in a scratch folder (the weights' own folder may be read-only) and the
+    result is moved into the cache atomically, so an interrupted export leaves nothing behind.
+    """
+    for mod in ("onnx", "onnxruntime", "onnxslim"):
+        try:
+            __import__(mod)
+        except ImportError:
+            raise HGMambaError(
+                f"--detector-backend onnx needs the '{mod}' package: pip install 'hgmamba[onnx]'"
+            ) from None
+    src = Path(weights)
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()[:16]
+    folder = cache_dir or onnx_cache_dir()
+    target = folder / f"{src.stem}-{digest}-{imgsz}.onnx"
+    if target.is_file() and target.stat().st_size > 0:
+        return target
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=".export-", dir=folder))
+    except OSError as e:
+        raise HGMambaError(f"cannot write the ONNX cache in {folder}: {e.strerror or e}") from None
+    try:
+        pt = scratch / src.name
+        shutil.copyfile(src, pt)
+        yolo_cls = import_yolo()
+        try:
+            with _quiet():
+                out = yolo_cls(str(pt), task="pose").export(
+                    format="onnx", imgsz=imgsz, simplify=True, dynamic=False, device="cpu",
+                    verbose=False,
+                )  # fmt: skip
+        except Exception as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise HGMambaError(f"ONNX export of {src} failed: {first}") from None
+        os.replace(out, target)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
 def _ultra_device(name: str) -> str:
     dev = resolve_device(name)
     if dev.type == "cuda":
@@ -116,6 +190,7 @@ class YoloPoseDetector:
         device: str = "auto",
         conf: float = 0.25,
         tracker: str = TRACKER_CFG,
+        backend: str = "torch",
     ) -> None:
         if imgsz < 32 or imgsz % 32:
             raise HGMambaError(f"--detector-imgsz must be a positive multiple of 32, got {imgsz}")
@@ -131,13 +206,23 @@ class YoloPoseDetector:
         self.conf = float(conf)
         self.device = _ultra_device(device)
         self.tracker = tracker
+        if backend not in BACKENDS:
+            raise HGMambaError(f"--detector-backend must be one of {', '.join(BACKENDS)}")
+        self.backend = backend
+        if backend == "onnx":
+            if self.device != "cpu":
+                raise HGMambaError("--detector-backend onnx runs on the CPU: use --device cpu")
+            if download or not self.weights.endswith(".pt"):
+                raise HGMambaError("--detector-backend onnx needs local .pt detector weights")
+            self.weights = str(export_onnx(self.weights, self.imgsz))
         yolo_cls = import_yolo()
         try:
-            if download:
-                with _network_allowed():
+            with _quiet():
+                if download:
+                    with _network_allowed():
+                        self.model = yolo_cls(self.weights, task="pose")
+                else:
                     self.model = yolo_cls(self.weights, task="pose")
-            else:
-                self.model = yolo_cls(self.weights, task="pose")
         except HGMambaError:
             raise
         except Exception as e:  # Ultralytics raises many types for bad/missing weights
@@ -158,12 +243,14 @@ class YoloPoseDetector:
 
     def detect(self, frame: np.ndarray) -> FrameDetections:
         """People in one image; track_ids are -1."""
-        res = self.model.predict(frame, **self._kwargs())[0]
+        with _quiet():
+            res = self.model.predict(frame, **self._kwargs())[0]
         return _to_detections(res, tracked=False)
 
     def track(self, frame: np.ndarray) -> FrameDetections:
         """People in the next frame of a video, with ByteTrack ids kept across calls."""
-        res = self.model.track(frame, persist=True, tracker=self.tracker, **self._kwargs())[0]
+        with _quiet():
+            res = self.model.track(frame, persist=True, tracker=self.tracker, **self._kwargs())[0]
         return _to_detections(res, tracked=True)
 
     def reset(self) -> None:

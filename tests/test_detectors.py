@@ -204,6 +204,30 @@ def test_frames_without_people_do_not_crash(tmp_path, yolo320):
         detect_video(path, detector=yolo320, progress=False)
 
 
+@pytest.mark.slow
+def test_onnx_backend_matches_torch(tmp_path, monkeypatch):
+    """Optional backend: exported once into the cache, then reused; same people as torch."""
+    for mod in ("onnx", "onnxruntime", "onnxslim"):
+        pytest.importorskip(mod)
+    monkeypatch.setenv("HGMAMBA_CACHE", str(tmp_path / "cache"))
+    img = _ultra_image("zidane.jpg")
+    ref = YoloPoseDetector(imgsz=320, device="cpu").detect(img)
+    det = YoloPoseDetector(imgsz=320, device="cpu", backend="onnx")
+    cached = list((tmp_path / "cache" / "onnx").glob("*.onnx"))
+    assert len(cached) == 1 and det.weights == str(cached[0])
+    assert list((tmp_path / "cache" / "onnx").iterdir()) == cached  # no scratch left behind
+    got = det.detect(img)
+    assert len(got) == len(ref) >= 2
+    a = ref.boxes[np.argsort(ref.boxes[:, 0])]
+    b = got.boxes[np.argsort(got.boxes[:, 0])]
+    # not bit-equal: the fixed-shape ONNX input is padded square, torch pads minimally
+    np.testing.assert_allclose(a, b, atol=0.015 * img.shape[1])
+    again = YoloPoseDetector(imgsz=320, device="cpu", backend="onnx")
+    assert again.weights == det.weights  # reused, not exported again
+    with pytest.raises(HGMambaError, match="backend"):
+        YoloPoseDetector(backend="tensorrt")
+
+
 # --------------------------------------------------------------------------- person selection
 def test_person_selection_rules():
     # track 1: performer, big but on screen 40 frames; 2: small bystander, all 100 frames;
