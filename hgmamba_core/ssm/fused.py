@@ -39,7 +39,7 @@ def _cpu_tag() -> str:
 
 
 def _build_flags() -> tuple[list[str], list[str]]:
-    cflags = ["-O3", "-fopenmp"]
+    cflags = ["-O3", "-fopenmp", "-fno-trapping-math", "-fno-math-errno"]
     if platform.machine() in ("x86_64", "AMD64", "aarch64", "arm64"):
         cflags.append("-march=native")
     return cflags, ["-fopenmp"]

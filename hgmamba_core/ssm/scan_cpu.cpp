@@ -1,9 +1,13 @@
-// Fused selective scan for the CPU: one walk over L per (batch, channel) with the state in a
-// local array, one walk back for the gradient. Parallel over (batch, channel) with ATen's pool.
+// Fused selective scan for the CPU: one walk over L with the state in local memory, one walk
+// back for the gradient; parallel over (batch, block of W channels) with ATen's thread pool.
+//
+// SIMD lanes run over W = 16 channels of one batch row, so the n state updates of a step are
+// n independent vector FMAs (no horizontal sums on the forward path) and the recurrence is
+// never latency-bound. Inputs are read in time chunks of TC steps and transposed into small
+// (TC, W) tiles; softplus, the silu gate and exp are vectorizable (no libm calls per element).
 //
 // Layouts (all contiguous): u, delta, z, out: (b, d, L); A: (d, n); Bt, Ct: (b, L, n)
-// (B and C transposed so the inner loop over the state runs over contiguous memory);
-// D, delta_bias: (d,) or empty.
+// (B and C transposed so one step's n values are adjacent); D, delta_bias: (d,) or empty.
 #include <torch/extension.h>
 
 #include <ATen/Parallel.h>
@@ -16,11 +20,13 @@
 
 namespace {
 
+constexpr int64_t W = 16;   // channels per task = SIMD lanes
+constexpr int64_t TC = 32;  // time steps per tile
 constexpr int64_t kMaxState = 256;
 
-// exp that the compiler can vectorize inside the state loop (libm's expf is a scalar call).
-// Cephes' single-precision polynomial on a range-reduced argument: about 1 ulp on [-87, 88];
-// below -87 it returns exactly 0 (no denormals), above 88 it saturates.
+// exp the compiler can vectorize (libm's expf is a scalar call). Cephes' single-precision
+// polynomial on a range-reduced argument, about 1 ulp on [-87, 88]; exactly 0 below -87 (no
+// denormals), saturating above 88.
 inline float vexp(float x) {
   const float xc = std::min(std::max(x, -87.0f), 88.0f);
   const float kf = xc * 1.44269504088896341f;
@@ -43,192 +49,330 @@ inline float vexp(float x) {
 
 inline double vexp(double x) { return std::exp(x); }
 
+// log(1 + e) for e in [0, 1] via 2 atanh(e / (2 + e)); series error < 1e-8.
+inline float vlog1p_unit(float e) {
+  const float s = e / (2.0f + e);
+  const float s2 = s * s;
+  float p = 1.0f / 13.0f;
+  p = p * s2 + 1.0f / 11.0f;
+  p = p * s2 + 1.0f / 9.0f;
+  p = p * s2 + 1.0f / 7.0f;
+  p = p * s2 + 1.0f / 5.0f;
+  p = p * s2 + 1.0f / 3.0f;
+  p = p * s2 + 1.0f;
+  return 2.0f * s * p;
+}
+
+inline double vlog1p_unit(double e) { return std::log1p(e); }
+
 template <typename T>
 inline T softplus_fn(T x) {
-  return x > T(20) ? x : std::log1p(std::exp(x));
+  return std::max(x, T(0)) + vlog1p_unit(vexp(-std::abs(x)));
 }
 
 template <typename T>
 inline T sigmoid_fn(T x) {
-  return T(1) / (T(1) + std::exp(-x));
+  return T(1) / (T(1) + vexp(-x));
 }
 
 struct Dims {
   int64_t b, d, L, n;
 };
 
+struct Optional {
+  bool D, z, bias, softplus;
+};
+
+// Copy rows [c0, c0 + W) x [t0, t0 + tl) of a (b, d, L) tensor into tile[t][w]; missing
+// channels (past d) read as zero.
+template <typename T>
+inline void load_tile(const T* src, int64_t row0, int64_t valid, int64_t L, int64_t t0,
+                      int64_t tl, T* tile) {
+  for (int64_t w = 0; w < W; ++w) {
+    if (w < valid) {
+      const T* s = src + (row0 + w) * L + t0;
+      for (int64_t t = 0; t < tl; ++t) tile[t * W + w] = s[t];
+    } else {
+      for (int64_t t = 0; t < tl; ++t) tile[t * W + w] = T(0);
+    }
+  }
+}
+
+template <typename T>
+inline void store_tile(const T* tile, int64_t row0, int64_t valid, int64_t L, int64_t t0,
+                       int64_t tl, T* dst) {
+  for (int64_t w = 0; w < valid; ++w) {
+    T* s = dst + (row0 + w) * L + t0;
+    for (int64_t t = 0; t < tl; ++t) s[t] = tile[t * W + w];
+  }
+}
+
+// Per-task constants and the tiles of one time chunk.
+template <typename T>
+struct Block {
+  int64_t bi, c0, valid, row0;
+  std::vector<T> A;     // (n, W)
+  T D[W], bias[W];
+  T raw[TC * W];        // delta + bias
+  T dt[TC * W];         // after softplus
+  T u[TC * W];
+  T dtu[TC * W];
+  T z[TC * W];
+
+  Block(int64_t n) : A(static_cast<size_t>(n * W)) {}
+
+  void setup(const T* A_, const T* D_, const T* bias_, Dims s, int64_t task, int64_t nblk) {
+    bi = task / nblk;
+    c0 = (task % nblk) * W;
+    valid = std::min<int64_t>(W, s.d - c0);
+    row0 = bi * s.d + c0;
+    for (int64_t i = 0; i < s.n; ++i)
+      for (int64_t w = 0; w < W; ++w) A[i * W + w] = w < valid ? A_[(c0 + w) * s.n + i] : T(0);
+    for (int64_t w = 0; w < W; ++w) {
+      D[w] = (D_ && w < valid) ? D_[c0 + w] : T(0);
+      bias[w] = (bias_ && w < valid) ? bias_[c0 + w] : T(0);
+    }
+  }
+
+  // dt and dt*u for steps [t0, t0 + tl); z too when given.
+  void load(const T* u_, const T* delta_, const T* z_, bool softplus, Dims s, int64_t t0,
+            int64_t tl) {
+    load_tile(delta_, row0, valid, s.L, t0, tl, raw);
+    load_tile(u_, row0, valid, s.L, t0, tl, u);
+    if (z_) load_tile(z_, row0, valid, s.L, t0, tl, z);
+    for (int64_t t = 0; t < tl; ++t) {
+#pragma omp simd
+      for (int64_t w = 0; w < W; ++w) {
+        const T x = raw[t * W + w] + bias[w];
+        raw[t * W + w] = x;
+        const T v = softplus ? softplus_fn(x) : x;
+        dt[t * W + w] = v;
+        dtu[t * W + w] = v * u[t * W + w];
+      }
+    }
+  }
+};
+
 template <typename T, int NT>
 void forward_kernel(const T* u, const T* delta, const T* A, const T* Bt, const T* Ct, const T* D,
                     const T* z, const T* bias, bool softplus, T* out, Dims s) {
   const int64_t n = NT > 0 ? NT : s.n;
-  const int64_t L = s.L;
-  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, L * n));
-  at::parallel_for(0, s.b * s.d, grain, [&](int64_t begin, int64_t end) {
-    T h[kMaxState];
-    T a_row[kMaxState];
+  const int64_t nblk = (s.d + W - 1) / W;
+  at::parallel_for(0, s.b * nblk, 1, [&](int64_t begin, int64_t end) {
+    Block<T> blk(n);
+    std::vector<T> hv(static_cast<size_t>(n * W));
+    T* h = hv.data();
+    T y[TC * W];
     for (int64_t task = begin; task < end; ++task) {
-      const int64_t bi = task / s.d;
-      const int64_t di = task % s.d;
-      const T* up = u + task * L;
-      const T* dp = delta + task * L;
-      const T* zp = z ? z + task * L : nullptr;
-      const T* Bp = Bt + bi * L * n;
-      const T* Cp = Ct + bi * L * n;
-      T* op = out + task * L;
-      const T Dd = D ? D[di] : T(0);
-      const T bd = bias ? bias[di] : T(0);
-      for (int64_t i = 0; i < n; ++i) {
-        a_row[i] = A[di * n + i];
-        h[i] = T(0);
-      }
-      for (int64_t t = 0; t < L; ++t) {
-        T dt = dp[t] + bd;
-        if (softplus) dt = softplus_fn(dt);
-        const T ut = up[t];
-        const T dtu = dt * ut;
-        const T* Bq = Bp + t * n;
-        const T* Cq = Cp + t * n;
-        T y = T(0);
-#pragma omp simd reduction(+ : y)
-        for (int64_t i = 0; i < n; ++i) {
-          const T hi = vexp(dt * a_row[i]) * h[i] + dtu * Bq[i];
-          h[i] = hi;
-          y += Cq[i] * hi;
+      blk.setup(A, D, bias, s, task, nblk);
+      const T* Ab = blk.A.data();
+      std::fill(hv.begin(), hv.end(), T(0));
+      for (int64_t t0 = 0; t0 < s.L; t0 += TC) {
+        const int64_t tl = std::min(TC, s.L - t0);
+        blk.load(u, delta, z, softplus, s, t0, tl);
+        for (int64_t t = 0; t < tl; ++t) {
+          const T* Bq = Bt + (blk.bi * s.L + t0 + t) * n;
+          const T* Cq = Ct + (blk.bi * s.L + t0 + t) * n;
+          const T* dtt = blk.dt + t * W;
+          const T* dtut = blk.dtu + t * W;
+          T acc[W];
+#pragma omp simd
+          for (int64_t w = 0; w < W; ++w) acc[w] = blk.D[w] * blk.u[t * W + w];
+          for (int64_t i = 0; i < n; ++i) {
+            const T bq = Bq[i];
+            const T cq = Cq[i];
+            T* hi = h + i * W;
+            const T* ai = Ab + i * W;
+#pragma omp simd
+            for (int64_t w = 0; w < W; ++w) {
+              const T hn = vexp(dtt[w] * ai[w]) * hi[w] + dtut[w] * bq;
+              hi[w] = hn;
+              acc[w] += cq * hn;
+            }
+          }
+          if (z) {
+#pragma omp simd
+            for (int64_t w = 0; w < W; ++w) {
+              const T zz = blk.z[t * W + w];
+              acc[w] *= zz * sigmoid_fn(zz);
+            }
+          }
+          std::memcpy(y + t * W, acc, sizeof(acc));
         }
-        y += Dd * ut;
-        if (zp) {
-          const T zt = zp[t];
-          y *= zt * sigmoid_fn(zt);
-        }
-        op[t] = y;
+        store_tile(y, blk.row0, blk.valid, s.L, t0, tl, out);
       }
     }
   });
 }
 
-// Gradients. Per task (one batch row, a block of channels) the kernel recomputes the forward
-// states into a scratch buffer, then walks back. dB, dC are summed over channels, so each task
-// owns a (L, n) slice of a (b, nblk, L, n) buffer; dA and dD go to (b, d, ...) partials. The
-// caller sums the partials, so no two threads ever write the same memory.
+// Gradients. Each task first runs forward keeping the state at every chunk start, then walks
+// the chunks backwards: recompute the chunk's states and decays, then step back through it.
+// dB, dC are sums over channels: each task writes its own (L, n) slice of a (b, nblk, L, n)
+// buffer; dA, dD go to (b, d, ...) partials. The caller sums partials: no shared writes.
 template <typename T, int NT>
 void backward_kernel(const T* u, const T* delta, const T* A, const T* Bt, const T* Ct,
                      const T* D, const T* z, const T* bias, bool softplus, const T* dout, T* du,
-                     T* ddelta, T* dA_part, T* dB_part, T* dC_part, T* dD_part, T* dz, Dims s,
-                     int64_t nblk) {
+                     T* ddelta, T* dA_part, T* dB_part, T* dC_part, T* dD_part, T* dz, Dims s) {
   const int64_t n = NT > 0 ? NT : s.n;
-  const int64_t L = s.L;
-  const int64_t dblk = (s.d + nblk - 1) / nblk;
+  const int64_t nblk = (s.d + W - 1) / W;
+  const int64_t nchunks = (s.L + TC - 1) / TC;
+  const int64_t nw = n * W;
   at::parallel_for(0, s.b * nblk, 1, [&](int64_t begin, int64_t end) {
-    std::vector<T> hs(static_cast<size_t>(L * n));   // h_t for every t
-    std::vector<T> as(static_cast<size_t>(L * n));   // exp(dt_t A) for every t
-    std::vector<T> dts(static_cast<size_t>(L));      // dt_t after bias and softplus
-    T a_row[kMaxState];
-    T h[kMaxState];
-    T dh[kMaxState];
-    T dA_loc[kMaxState];
+    Block<T> blk(n);
+    std::vector<T> ckpt(static_cast<size_t>(nchunks * nw));  // state entering each chunk
+    std::vector<T> hbuf(static_cast<size_t>(TC * nw));       // h_t in the chunk, then g h_t
+    std::vector<T> abuf(static_cast<size_t>(TC * nw));       // exp(dt A), then dh dt u
+    std::vector<T> hv(static_cast<size_t>(nw)), dhv(static_cast<size_t>(nw));
+    std::vector<T> dAv(static_cast<size_t>(nw));
+    T* h = hv.data();
+    T* dh = dhv.data();
+    T* dAl = dAv.data();
+    T g[TC * W], du_t[TC * W], dd_t[TC * W], dz_t[TC * W];
     for (int64_t task = begin; task < end; ++task) {
-      const int64_t bi = task / nblk;
-      const int64_t blk = task % nblk;
-      const int64_t d0 = blk * dblk;
-      const int64_t d1 = std::min(s.d, d0 + dblk);
-      const T* Bp = Bt + bi * L * n;
-      const T* Cp = Ct + bi * L * n;
-      T* dBp = dB_part + task * L * n;
-      T* dCp = dC_part + task * L * n;
-      for (int64_t di = d0; di < d1; ++di) {
-        const int64_t row = bi * s.d + di;
-        const T* up = u + row * L;
-        const T* dp = delta + row * L;
-        const T* zp = z ? z + row * L : nullptr;
-        const T* gp = dout + row * L;
-        T* dup = du + row * L;
-        T* ddp = ddelta + row * L;
-        T* dzp = dz ? dz + row * L : nullptr;
-        const T Dd = D ? D[di] : T(0);
-        const T bd = bias ? bias[di] : T(0);
-        for (int64_t i = 0; i < n; ++i) {
-          a_row[i] = A[di * n + i];
-          h[i] = T(0);
-          dh[i] = T(0);
-          dA_loc[i] = T(0);
-        }
-        // Recompute the forward states.
-        for (int64_t t = 0; t < L; ++t) {
-          T dt = dp[t] + bd;
-          if (softplus) dt = softplus_fn(dt);
-          dts[t] = dt;
-          const T dtu = dt * up[t];
-          const T* Bq = Bp + t * n;
-          T* hq = hs.data() + t * n;
-          T* aq = as.data() + t * n;
-#pragma omp simd
+      blk.setup(A, D, bias, s, task, nblk);
+      const T* Ab = blk.A.data();
+      const T* Bb = Bt + blk.bi * s.L * n;
+      const T* Cb = Ct + blk.bi * s.L * n;
+      T* dBb = dB_part + task * s.L * n;
+      T* dCb = dC_part + task * s.L * n;
+      // Forward: checkpoints only.
+      std::fill(hv.begin(), hv.end(), T(0));
+      for (int64_t c = 0; c < nchunks; ++c) {
+        const int64_t t0 = c * TC;
+        const int64_t tl = std::min(TC, s.L - t0);
+        std::memcpy(ckpt.data() + c * nw, h, sizeof(T) * nw);
+        if (c == nchunks - 1) break;
+        blk.load(u, delta, nullptr, softplus, s, t0, tl);
+        for (int64_t t = 0; t < tl; ++t) {
+          const T* Bq = Bb + (t0 + t) * n;
+          const T* dtt = blk.dt + t * W;
+          const T* dtut = blk.dtu + t * W;
           for (int64_t i = 0; i < n; ++i) {
-            const T ai = vexp(dt * a_row[i]);
-            const T hi = ai * h[i] + dtu * Bq[i];
-            aq[i] = ai;
-            hq[i] = hi;
-            h[i] = hi;
+            const T bq = Bq[i];
+            T* hi = h + i * W;
+            const T* ai = Ab + i * W;
+#pragma omp simd
+            for (int64_t w = 0; w < W; ++w) hi[w] = vexp(dtt[w] * ai[w]) * hi[w] + dtut[w] * bq;
           }
         }
-        // Walk back.
-        T dD_loc = T(0);
-        for (int64_t t = L - 1; t >= 0; --t) {
-          const T ut = up[t];
-          const T dt = dts[t];
-          const T* Bq = Bp + t * n;
-          const T* Cq = Cp + t * n;
-          const T* hq = hs.data() + t * n;
-          const T* aq = as.data() + t * n;
-          T g = gp[t];
-          if (zp) {
-            T y = T(0);
-#pragma omp simd reduction(+ : y)
-            for (int64_t i = 0; i < n; ++i) y += Cq[i] * hq[i];
-            y += Dd * ut;
-            const T zt = zp[t];
-            const T sg = sigmoid_fn(zt);
-            dzp[t] = g * y * sg * (T(1) + zt * (T(1) - sg));
-            g *= zt * sg;
-          }
-          dD_loc += g * ut;
-          T ddt = T(0);
-          T dhB = T(0);
-          T* dBq = dBp + t * n;
-          T* dCq = dCp + t * n;
-          const T dtu = dt * ut;
-          if (t > 0) {
-            const T* hp = hq - n;
-#pragma omp simd reduction(+ : ddt, dhB)
-            for (int64_t i = 0; i < n; ++i) {
-              const T dhi = dh[i] + g * Cq[i];
-              dCq[i] += g * hq[i];
-              const T q = dhi * hp[i] * aq[i];
-              ddt += q * a_row[i];
-              dA_loc[i] += q * dt;
-              dhB += dhi * Bq[i];
-              dBq[i] += dhi * dtu;
-              dh[i] = dhi * aq[i];
-            }
-          } else {
-#pragma omp simd reduction(+ : dhB)
-            for (int64_t i = 0; i < n; ++i) {
-              const T dhi = dh[i] + g * Cq[i];
-              dCq[i] += g * hq[i];
-              dhB += dhi * Bq[i];
-              dBq[i] += dhi * dtu;
-              dh[i] = dhi * aq[i];
+      }
+      // Backward, chunk by chunk.
+      std::fill(dhv.begin(), dhv.end(), T(0));
+      std::fill(dAv.begin(), dAv.end(), T(0));
+      T dDl[W];
+      for (int64_t w = 0; w < W; ++w) dDl[w] = T(0);
+      for (int64_t c = nchunks - 1; c >= 0; --c) {
+        const int64_t t0 = c * TC;
+        const int64_t tl = std::min(TC, s.L - t0);
+        blk.load(u, delta, z, softplus, s, t0, tl);
+        load_tile(dout, blk.row0, blk.valid, s.L, t0, tl, g);
+        // Recompute states and decays of this chunk (and y where the gate needs it).
+        std::memcpy(h, ckpt.data() + c * nw, sizeof(T) * nw);
+        for (int64_t t = 0; t < tl; ++t) {
+          const T* Bq = Bb + (t0 + t) * n;
+          const T* Cq = Cb + (t0 + t) * n;
+          const T* dtt = blk.dt + t * W;
+          const T* dtut = blk.dtu + t * W;
+          T* ht = hbuf.data() + t * nw;
+          T* at = abuf.data() + t * nw;
+          T acc[W];
+#pragma omp simd
+          for (int64_t w = 0; w < W; ++w) acc[w] = blk.D[w] * blk.u[t * W + w];
+          for (int64_t i = 0; i < n; ++i) {
+            const T bq = Bq[i];
+            const T cq = Cq[i];
+            T* hi = h + i * W;
+            const T* ai = Ab + i * W;
+#pragma omp simd
+            for (int64_t w = 0; w < W; ++w) {
+              const T a = vexp(dtt[w] * ai[w]);
+              const T hn = a * hi[w] + dtut[w] * bq;
+              hi[w] = hn;
+              at[i * W + w] = a;
+              ht[i * W + w] = hn;
+              acc[w] += cq * hn;
             }
           }
-          ddt += dhB * ut;
-          dup[t] = g * Dd + dhB * dt;
-          if (softplus) {
-            ddp[t] = ddt * sigmoid_fn(dp[t] + bd);
-          } else {
-            ddp[t] = ddt;
+          if (z) {
+#pragma omp simd
+            for (int64_t w = 0; w < W; ++w) {
+              const T zz = blk.z[t * W + w];
+              const T sg = sigmoid_fn(zz);
+              const T gg = g[t * W + w];
+              dz_t[t * W + w] = gg * acc[w] * sg * (T(1) + zz * (T(1) - sg));
+              g[t * W + w] = gg * zz * sg;
+            }
           }
         }
-        for (int64_t i = 0; i < n; ++i) dA_part[row * n + i] = dA_loc[i];
-        dD_part[row] = dD_loc;
+        // Step back through the chunk.
+        for (int64_t t = tl - 1; t >= 0; --t) {
+          const T* Bq = Bb + (t0 + t) * n;
+          const T* Cq = Cb + (t0 + t) * n;
+          const T* dtt = blk.dt + t * W;
+          const T* dtut = blk.dtu + t * W;
+          const T* ut = blk.u + t * W;
+          const T* gt = g + t * W;
+          T* ht = hbuf.data() + t * nw;
+          T* at = abuf.data() + t * nw;
+          const T* hp = t > 0 ? hbuf.data() + (t - 1) * nw : ckpt.data() + c * nw;
+          T ddt[W], dhB[W];
+#pragma omp simd
+          for (int64_t w = 0; w < W; ++w) {
+            ddt[w] = T(0);
+            dhB[w] = T(0);
+            dDl[w] += gt[w] * ut[w];
+          }
+          for (int64_t i = 0; i < n; ++i) {
+            const T bq = Bq[i];
+            const T cq = Cq[i];
+            T* dhi = dh + i * W;
+            T* dai = dAl + i * W;
+            const T* ai = Ab + i * W;
+#pragma omp simd
+            for (int64_t w = 0; w < W; ++w) {
+              const T dhn = dhi[w] + gt[w] * cq;
+              const T a = at[i * W + w];
+              const T q = dhn * hp[i * W + w] * a;
+              ddt[w] += q * ai[w];
+              dai[w] += q * dtt[w];
+              dhB[w] += dhn * bq;
+              ht[i * W + w] *= gt[w];          // -> g h_t, summed into dC below
+              at[i * W + w] = dhn * dtut[w];   // -> dh dt u, summed into dB below
+              dhi[w] = dhn * a;
+            }
+          }
+#pragma omp simd
+          for (int64_t w = 0; w < W; ++w) {
+            T d = ddt[w] + dhB[w] * ut[w];
+            if (softplus) d *= sigmoid_fn(blk.raw[t * W + w]);
+            dd_t[t * W + w] = d;
+            du_t[t * W + w] = gt[w] * blk.D[w] + dhB[w] * dtt[w];
+          }
+        }
+        // Sum the per-channel dB, dC terms over the W lanes.
+        for (int64_t t = 0; t < tl; ++t) {
+          const T* ht = hbuf.data() + t * nw;
+          const T* at = abuf.data() + t * nw;
+          T* dCq = dCb + (t0 + t) * n;
+          T* dBq = dBb + (t0 + t) * n;
+          for (int64_t i = 0; i < n; ++i) {
+            T sc = T(0), sb = T(0);
+#pragma omp simd reduction(+ : sc, sb)
+            for (int64_t w = 0; w < W; ++w) {
+              sc += ht[i * W + w];
+              sb += at[i * W + w];
+            }
+            dCq[i] = sc;
+            dBq[i] = sb;
+          }
+        }
+        store_tile(du_t, blk.row0, blk.valid, s.L, t0, tl, du);
+        store_tile(dd_t, blk.row0, blk.valid, s.L, t0, tl, ddelta);
+        if (z) store_tile(dz_t, blk.row0, blk.valid, s.L, t0, tl, dz);
+      }
+      for (int64_t w = 0; w < blk.valid; ++w) {
+        for (int64_t i = 0; i < n; ++i) dA_part[(blk.row0 + w) * n + i] = dAl[i * W + w];
+        dD_part[blk.row0 + w] = dDl[w];
       }
     }
   });
@@ -285,16 +429,14 @@ std::vector<torch::Tensor> scan_backward(torch::Tensor u, torch::Tensor delta, t
   check_inputs(u, delta, A, Bt, Ct);
   TORCH_CHECK(dout.sizes() == u.sizes() && dout.is_contiguous(), "bad output gradient");
   const Dims s{u.size(0), u.size(1), u.size(2), A.size(1)};
-  // Split channels into blocks only when the batch alone cannot feed every thread.
-  const int64_t threads = at::get_num_threads();
-  const int64_t nblk = std::max<int64_t>(1, std::min<int64_t>(s.d, (2 * threads + s.b - 1) / s.b));
+  const int64_t nblk = (s.d + W - 1) / W;
   auto du = torch::empty_like(u);
   auto ddelta = torch::empty_like(u);
   auto dz = z.numel() > 0 ? torch::empty_like(u) : torch::empty({0}, u.options());
   auto dA_part = torch::empty({s.b, s.d, s.n}, u.options());
   auto dD_part = torch::empty({s.b, s.d}, u.options());
-  auto dB_part = torch::zeros({s.b, nblk, s.L, s.n}, u.options());
-  auto dC_part = torch::zeros({s.b, nblk, s.L, s.n}, u.options());
+  auto dB_part = torch::empty({s.b, nblk, s.L, s.n}, u.options());
+  auto dC_part = torch::empty({s.b, nblk, s.L, s.n}, u.options());
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "hgmamba_scan_backward", [&] {
     auto run = [&](auto kernel) {
       kernel(u.data_ptr<scalar_t>(), delta.data_ptr<scalar_t>(), A.data_ptr<scalar_t>(),
@@ -303,7 +445,7 @@ std::vector<torch::Tensor> scan_backward(torch::Tensor u, torch::Tensor delta, t
              dout.data_ptr<scalar_t>(), du.data_ptr<scalar_t>(), ddelta.data_ptr<scalar_t>(),
              dA_part.data_ptr<scalar_t>(), dB_part.data_ptr<scalar_t>(),
              dC_part.data_ptr<scalar_t>(), dD_part.data_ptr<scalar_t>(),
-             z.numel() > 0 ? dz.data_ptr<scalar_t>() : nullptr, s, nblk);
+             z.numel() > 0 ? dz.data_ptr<scalar_t>() : nullptr, s);
     };
     if (s.n == 16) {
       run(backward_kernel<scalar_t, 16>);
