@@ -285,11 +285,13 @@ def load_keypoints(
 
     Frame size and fps: the explicit argument, else the file's own, else the given video's,
     else fps 30 and a size just enclosing every keypoint (both reported in notes, since the
-    size sets the normalization). Our own pose2d.npz files are not re-thresholded.
+    size sets the normalization). Our own pose2d.npz files are not re-thresholded. In a
+    VideoPose3D file holding several videos, `entry` names one (default: the video's file name).
     """
     t0 = time.perf_counter()
     person = parse_person(person)
-    raw = read_keypoint_file(path, layout=layout, entry=entry)
+    hint = Path(video).name if video is not None else None
+    raw = read_keypoint_file(path, layout=layout, entry=entry, video_name=hint)
     notes: list[str] = []
     vinfo = probe_video(video) if video is not None else None
     use_size = size or raw.size or (vinfo.size if vinfo else None)

@@ -190,7 +190,7 @@ def _from_array(
 
 # --------------------------------------------------------------------------- readers
 def _read_vp3d(
-    z: dict[str, Any], path: Path, layout: str | None, entry: str | None
+    z: dict[str, Any], path: Path, layout: str | None, entry: str | None, hint: str | None = None
 ) -> RawKeypoints:
     pos = _unwrap(z["positions_2d"])
     meta = _unwrap(z.get("metadata", np.array({}, dtype=object)))
@@ -198,6 +198,8 @@ def _read_vp3d(
         raise HGMambaError(f"{path}: positions_2d must be a non-empty dict of videos")
     meta = meta if isinstance(meta, dict) else {}
     names = sorted(pos)
+    if entry is None and hint in pos:
+        entry = hint
     if entry is None:
         if len(names) > 1:
             raise HGMambaError(
@@ -229,7 +231,9 @@ def _read_vp3d(
     return raw
 
 
-def _read_npz(path: Path, layout: str | None, entry: str | None) -> RawKeypoints:
+def _read_npz(
+    path: Path, layout: str | None, entry: str | None, hint: str | None = None
+) -> RawKeypoints:
     if not zipfile.is_zipfile(path):
         raise HGMambaError(f"cannot read {path}: not a valid npz (zip) file")
     try:
@@ -244,7 +248,7 @@ def _read_npz(path: Path, layout: str | None, entry: str | None) -> RawKeypoints
     except (OSError, zipfile.BadZipFile, EOFError) as e:
         raise HGMambaError(f"cannot read {path}: not a valid npz ({e})") from None
     if z_arrays is None:
-        return _read_vp3d(load_npz_dicts(path), path, layout, entry)
+        return _read_vp3d(load_npz_dicts(path), path, layout, entry, hint)
     if {"keypoints", "scores", "track_ids", "fps", "size"} <= set(z_arrays):
         seq = Pose2DSequence.load(path)
         if layout not in (None, seq.layout):
@@ -286,11 +290,15 @@ def _read_json(path: Path, layout: str | None) -> RawKeypoints:
 
 
 def read_keypoint_file(
-    path: str | os.PathLike, layout: str | None = None, entry: str | None = None
+    path: str | os.PathLike,
+    layout: str | None = None,
+    entry: str | None = None,
+    video_name: str | None = None,
 ) -> RawKeypoints:
     """Read any supported 2D keypoint file (see the module doc); errors are one line.
 
-    `entry` picks the video inside a VideoPose3D file holding several.
+    `entry` picks the video inside a VideoPose3D file holding several; without it a video
+    named `video_name` (the file name of the video being lifted) is used when present.
     """
     p = Path(path)
     if not p.is_file():
@@ -300,7 +308,7 @@ def read_keypoint_file(
     layout = _layout_arg(layout, p)
     suffix = p.suffix.lower()
     if suffix == ".npz":
-        return _read_npz(p, layout, entry)
+        return _read_npz(p, layout, entry, video_name)
     if suffix == ".json":
         return _read_json(p, layout)
     if suffix == ".npy":

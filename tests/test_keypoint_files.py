@@ -81,6 +81,13 @@ def test_videopose3d_custom_npz(tmp_path):
     assert any("frame rate" in n for n in res.notes)
     expect, _ = coco_to_h36m(clip)
     np.testing.assert_allclose(res.poses.keypoints[:, 0], expect, atol=1e-4)
+    # several videos in one file: pick by entry, or by the lifted video's file name
+    positions["vtest_10s.mp4"] = {"custom": [clip[:4] + 50]}
+    np.savez_compressed(path, positions_2d=positions, metadata=metadata)
+    with pytest.raises(HGMambaError, match="holds 2 videos"):
+        read_keypoint_file(path)
+    assert read_keypoint_file(path, entry="walk.mp4").keypoints.shape[0] == 10
+    assert load_keypoints(path, video=DEMO).poses.num_frames == 4
 
 
 class _Evil:
