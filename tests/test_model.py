@@ -307,3 +307,34 @@ def test_info_unknown_variant_is_one_line_error(capsys):
     assert e.value.code != 0
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "xs, s, b" in err
+
+
+def test_bfloat16_autocast_forward_and_backward(tiny):
+    """Autocast-safe: the same code runs under bf16 autocast (CPU here, CUDA when lent)."""
+    tiny.train()
+    tiny.zero_grad()
+    x = _input(2, 9)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = tiny(x)
+    assert y.dtype == torch.bfloat16 and torch.isfinite(y).all()
+    y.float().square().mean().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in tiny.parameters())
+    tiny.zero_grad()
+    tiny.eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        y16 = tiny(x).float()
+    with torch.no_grad():
+        y32 = tiny(x)
+    assert (y16 - y32).abs().max() < 0.05 * y32.abs().max()
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu(tiny):
+    tiny.eval()
+    x = _input(2, 9)
+    with torch.no_grad():
+        ref = tiny(x)
+        gpu = tiny.to("cuda")(x.to("cuda")).cpu()
+    tiny.to("cpu")
+    torch.testing.assert_close(gpu, ref, rtol=1e-3, atol=1e-4)
