@@ -63,12 +63,19 @@ class SelectiveSSM(nn.Module):
         )
 
 
-def _linear_channel_first(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    """layer(x) for x (b, L, c_in), returned as (b, c_out, L) without an extra transpose copy."""
-    w = layer.weight.to(x.dtype)
-    return torch.baddbmm(
-        layer.bias.to(x.dtype)[None, :, None], w.expand(x.shape[0], *w.shape), x.transpose(1, 2)
-    )
+def _bmm_bias(bias: torch.Tensor | None, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a @ b (+ bias) over a batch, broadcasting a 2-D operand; one BLAS call, no layout copy."""
+    batch = max(a.shape[0] if a.ndim == 3 else 1, b.shape[0] if b.ndim == 3 else 1)
+    a = a.expand(batch, *a.shape[-2:]) if a.ndim == 2 else a
+    b = b.expand(batch, *b.shape[-2:]) if b.ndim == 2 else b
+    return torch.bmm(a, b) if bias is None else torch.baddbmm(bias, a, b)
+
+
+def _layer_norm_channels(x: torch.Tensor, norm: nn.LayerNorm) -> torch.Tensor:
+    """LayerNorm over dim 1 of a channel-first (batch, C, L) tensor."""
+    var, mean = torch.var_mean(x, dim=1, keepdim=True, correction=0)
+    w, b = norm.weight.to(x.dtype)[:, None], norm.bias.to(x.dtype)[:, None]
+    return torch.addcmul(b, (x - mean) * torch.rsqrt(var + norm.eps), w)
 
 
 class BiMambaMixer(nn.Module):
@@ -76,7 +83,8 @@ class BiMambaMixer(nn.Module):
 
     X_id = GELU(LN(X W_id)); X_f = SSM_f(GELU(X W_f1) W_f2); X_b = flip(SSM_b(flip(...))). The
     per-token projections commute with the flip, so only the scan input and output are flipped.
-    W_id, W_f1, W_b1 are stored stacked in `in_proj` (one GEMM). Input/output (batch, L, D).
+    W_id, W_f1, W_b1 are stored stacked in `in_proj`. Inside, everything is channel-first
+    (batch, C, L), the scan's layout, so no transpose copies are made. Input/output (batch, L, D).
     """
 
     def __init__(self, dim: int, inner: int, d_state: int, dt_rank: int):
@@ -90,12 +98,15 @@ class BiMambaMixer(nn.Module):
         self.w_out = nn.Linear(inner, dim)
 
     def forward(self, x: torch.Tensor, backend: ScanBackend = "auto") -> torch.Tensor:
-        x_id, h_f, h_b = self.in_proj(x).split(self.inner, dim=-1)
-        x_id = F.gelu(self.norm_id(x_id))
-        u_f = _linear_channel_first(self.w_f2, F.gelu(h_f))  # (b, nD, L)
-        u_b = _linear_channel_first(self.w_b2, F.gelu(h_b)).flip(-1)
-        y = self.ssm_f(u_f, backend) + self.ssm_b(u_b, backend).flip(-1)  # (b, nD, L)
-        return self.w_out(x_id * y.transpose(1, 2))
+        dt = x.dtype
+        p = _bmm_bias(self.in_proj.bias.to(dt)[:, None], self.in_proj.weight.to(dt), x.mT)
+        p_id, p_f, p_b = p.split(self.inner, dim=1)  # each (b, nD, L)
+        x_id = F.gelu(_layer_norm_channels(p_id, self.norm_id))
+        u_f = _bmm_bias(self.w_f2.bias.to(dt)[:, None], self.w_f2.weight.to(dt), F.gelu(p_f))
+        u_b = _bmm_bias(self.w_b2.bias.to(dt)[:, None], self.w_b2.weight.to(dt), F.gelu(p_b))
+        y = self.ssm_f(u_f, backend) + self.ssm_b(u_b.flip(-1), backend).flip(-1)
+        g = x_id * y.to(x_id.dtype)  # (b, nD, L)
+        return _bmm_bias(self.w_out.bias.to(dt), g.mT, self.w_out.weight.to(dt).T)  # (b, L, D)
 
 
 def spatial_first(x: torch.Tensor) -> torch.Tensor:
