@@ -100,8 +100,9 @@ class _FusedScan(torch.autograd.Function):
         Bt = B.detach().to(work).transpose(1, 2).contiguous()
         Ct = C.detach().to(work).transpose(1, 2).contiguous()
         D_, z_, bias_ = prep(D), prep(z), prep(delta_bias)
-        out = ext.forward(u_, delta_, A_, Bt, Ct, D_, z_, bias_, bool(delta_softplus))
-        ctx.save_for_backward(u_, delta_, A_, Bt, Ct, D_, z_, bias_)
+        save = any(ctx.needs_input_grad)
+        out, ckpt = ext.forward(u_, delta_, A_, Bt, Ct, D_, z_, bias_, bool(delta_softplus), save)
+        ctx.save_for_backward(u_, delta_, A_, Bt, Ct, D_, z_, bias_, ckpt)
         ctx.flags = (bool(delta_softplus), dtype, D is not None, z is not None)
         ctx.bias_given = delta_bias is not None
         ctx.in_dtypes = tuple(t.dtype if t is not None else None for t in (A, B, C, D, delta_bias))
@@ -110,11 +111,11 @@ class _FusedScan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dout):
         ext = load_extension()
-        u_, delta_, A_, Bt, Ct, D_, z_, bias_ = ctx.saved_tensors
+        u_, delta_, A_, Bt, Ct, D_, z_, bias_, ckpt = ctx.saved_tensors
         softplus, dtype, has_D, has_z = ctx.flags
         g = dout.to(u_.dtype).contiguous()
         du, ddelta, dA, dBt, dCt, dD, dz = ext.backward(
-            u_, delta_, A_, Bt, Ct, D_, z_, bias_, softplus, g
+            u_, delta_, A_, Bt, Ct, D_, z_, bias_, softplus, ckpt, g
         )
         a_dt, b_dt, c_dt, d_dt, bias_dt = ctx.in_dtypes
         dB = dBt.transpose(1, 2).to(b_dt)

@@ -155,9 +155,10 @@ struct Block {
 
 template <typename T, int NT>
 void forward_kernel(const T* u, const T* delta, const T* A, const T* Bt, const T* Ct, const T* D,
-                    const T* z, const T* bias, bool softplus, T* out, Dims s) {
+                    const T* z, const T* bias, bool softplus, T* out, T* ckpt, Dims s) {
   const int64_t n = NT > 0 ? NT : s.n;
   const int64_t nblk = (s.d + W - 1) / W;
+  const int64_t nchunks = (s.L + TC - 1) / TC;
   at::parallel_for(0, s.b * nblk, 1, [&](int64_t begin, int64_t end) {
     Block<T> blk(n);
     std::vector<T> hv(static_cast<size_t>(n * W));
@@ -169,6 +170,7 @@ void forward_kernel(const T* u, const T* delta, const T* A, const T* Bt, const T
       std::fill(hv.begin(), hv.end(), T(0));
       for (int64_t t0 = 0; t0 < s.L; t0 += TC) {
         const int64_t tl = std::min(TC, s.L - t0);
+        if (ckpt) std::memcpy(ckpt + (task * nchunks + t0 / TC) * n * W, h, sizeof(T) * n * W);
         blk.load(u, delta, z, softplus, s, t0, tl);
         for (int64_t t = 0; t < tl; ++t) {
           const T* Bq = Bt + (blk.bi * s.L + t0 + t) * n;
@@ -211,7 +213,8 @@ void forward_kernel(const T* u, const T* delta, const T* A, const T* Bt, const T
 // buffer; dA, dD go to (b, d, ...) partials. The caller sums partials: no shared writes.
 template <typename T, int NT>
 void backward_kernel(const T* u, const T* delta, const T* A, const T* Bt, const T* Ct,
-                     const T* D, const T* z, const T* bias, bool softplus, const T* dout, T* du,
+                     const T* D, const T* z, const T* bias, bool softplus, const T* saved,
+                     const T* dout, T* du,
                      T* ddelta, T* dA_part, T* dB_part, T* dC_part, T* dD_part, T* dz, Dims s) {
   const int64_t n = NT > 0 ? NT : s.n;
   const int64_t nblk = (s.d + W - 1) / W;
@@ -219,7 +222,7 @@ void backward_kernel(const T* u, const T* delta, const T* A, const T* Bt, const 
   const int64_t nw = n * W;
   at::parallel_for(0, s.b * nblk, 1, [&](int64_t begin, int64_t end) {
     Block<T> blk(n);
-    std::vector<T> ckpt(static_cast<size_t>(nchunks * nw));  // state entering each chunk
+    std::vector<T> own(saved ? 0 : static_cast<size_t>(nchunks * nw));  // states entering chunks
     std::vector<T> hbuf(static_cast<size_t>(TC * nw));       // h_t in the chunk, then g h_t
     std::vector<T> abuf(static_cast<size_t>(TC * nw));       // exp(dt A), then dh dt u
     std::vector<T> hv(static_cast<size_t>(nw)), dhv(static_cast<size_t>(nw));
@@ -235,12 +238,13 @@ void backward_kernel(const T* u, const T* delta, const T* A, const T* Bt, const 
       const T* Cb = Ct + blk.bi * s.L * n;
       T* dBb = dB_part + task * s.L * n;
       T* dCb = dC_part + task * s.L * n;
-      // Forward: checkpoints only.
+      const T* ckpt = saved ? saved + task * nchunks * nw : own.data();
+      // Forward again for the checkpoints unless the forward pass saved them.
       std::fill(hv.begin(), hv.end(), T(0));
-      for (int64_t c = 0; c < nchunks; ++c) {
+      for (int64_t c = 0; !saved && c < nchunks; ++c) {
         const int64_t t0 = c * TC;
         const int64_t tl = std::min(TC, s.L - t0);
-        std::memcpy(ckpt.data() + c * nw, h, sizeof(T) * nw);
+        std::memcpy(own.data() + c * nw, h, sizeof(T) * nw);
         if (c == nchunks - 1) break;
         blk.load(u, delta, nullptr, softplus, s, t0, tl);
         for (int64_t t = 0; t < tl; ++t) {
@@ -267,7 +271,7 @@ void backward_kernel(const T* u, const T* delta, const T* A, const T* Bt, const 
         blk.load(u, delta, z, softplus, s, t0, tl);
         load_tile(dout, blk.row0, blk.valid, s.L, t0, tl, g);
         // Recompute states and decays of this chunk (and y where the gate needs it).
-        std::memcpy(h, ckpt.data() + c * nw, sizeof(T) * nw);
+        std::memcpy(h, ckpt + c * nw, sizeof(T) * nw);
         for (int64_t t = 0; t < tl; ++t) {
           const T* Bq = Bb + (t0 + t) * n;
           const T* Cq = Cb + (t0 + t) * n;
@@ -314,7 +318,7 @@ void backward_kernel(const T* u, const T* delta, const T* A, const T* Bt, const 
           const T* gt = g + t * W;
           T* ht = hbuf.data() + t * nw;
           T* at = abuf.data() + t * nw;
-          const T* hp = t > 0 ? hbuf.data() + (t - 1) * nw : ckpt.data() + c * nw;
+          const T* hp = t > 0 ? hbuf.data() + (t - 1) * nw : ckpt + c * nw;
           T ddt[W], dhB[W];
 #pragma omp simd
           for (int64_t w = 0; w < W; ++w) {
@@ -399,18 +403,25 @@ const T* opt_ptr(const torch::Tensor& t) {
   return t.numel() > 0 ? t.data_ptr<T>() : nullptr;
 }
 
-torch::Tensor scan_forward(torch::Tensor u, torch::Tensor delta, torch::Tensor A, torch::Tensor Bt,
-                           torch::Tensor Ct, torch::Tensor D, torch::Tensor z, torch::Tensor bias,
-                           bool softplus) {
+// Returns y and, when `save` is set, the state entering every time chunk (what backward needs
+// to skip its own forward pass): (b * ceil(d / W), ceil(L / TC), n, W).
+std::vector<torch::Tensor> scan_forward(torch::Tensor u, torch::Tensor delta, torch::Tensor A,
+                                        torch::Tensor Bt, torch::Tensor Ct, torch::Tensor D,
+                                        torch::Tensor z, torch::Tensor bias, bool softplus,
+                                        bool save) {
   check_inputs(u, delta, A, Bt, Ct);
   auto out = torch::empty_like(u);
   const Dims s{u.size(0), u.size(1), u.size(2), A.size(1)};
+  const int64_t nblk = (s.d + W - 1) / W;
+  const int64_t nchunks = (s.L + TC - 1) / TC;
+  auto ckpt = save ? torch::empty({s.b * nblk, nchunks, s.n, W}, u.options())
+                   : torch::empty({0}, u.options());
   AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "hgmamba_scan_forward", [&] {
     auto run = [&](auto kernel) {
       kernel(u.data_ptr<scalar_t>(), delta.data_ptr<scalar_t>(), A.data_ptr<scalar_t>(),
              Bt.data_ptr<scalar_t>(), Ct.data_ptr<scalar_t>(), opt_ptr<scalar_t>(D),
              opt_ptr<scalar_t>(z), opt_ptr<scalar_t>(bias), softplus, out.data_ptr<scalar_t>(),
-             s);
+             save ? ckpt.data_ptr<scalar_t>() : nullptr, s);
     };
     if (s.n == 16) {
       run(forward_kernel<scalar_t, 16>);
@@ -418,18 +429,22 @@ torch::Tensor scan_forward(torch::Tensor u, torch::Tensor delta, torch::Tensor A
       run(forward_kernel<scalar_t, 0>);
     }
   });
-  return out;
+  return {out, ckpt};
 }
 
 // Returns du, ddelta, dA, dBt (b, L, n), dCt (b, L, n), dD, dz (empty tensors where absent).
 std::vector<torch::Tensor> scan_backward(torch::Tensor u, torch::Tensor delta, torch::Tensor A,
                                          torch::Tensor Bt, torch::Tensor Ct, torch::Tensor D,
                                          torch::Tensor z, torch::Tensor bias, bool softplus,
-                                         torch::Tensor dout) {
+                                         torch::Tensor saved, torch::Tensor dout) {
   check_inputs(u, delta, A, Bt, Ct);
   TORCH_CHECK(dout.sizes() == u.sizes() && dout.is_contiguous(), "bad output gradient");
   const Dims s{u.size(0), u.size(1), u.size(2), A.size(1)};
   const int64_t nblk = (s.d + W - 1) / W;
+  const int64_t nchunks = (s.L + TC - 1) / TC;
+  TORCH_CHECK(saved.numel() == 0 || (saved.is_contiguous() &&
+                                     saved.numel() == s.b * nblk * nchunks * s.n * W),
+              "bad saved checkpoints");
   auto du = torch::empty_like(u);
   auto ddelta = torch::empty_like(u);
   auto dz = z.numel() > 0 ? torch::empty_like(u) : torch::empty({0}, u.options());
@@ -442,7 +457,7 @@ std::vector<torch::Tensor> scan_backward(torch::Tensor u, torch::Tensor delta, t
       kernel(u.data_ptr<scalar_t>(), delta.data_ptr<scalar_t>(), A.data_ptr<scalar_t>(),
              Bt.data_ptr<scalar_t>(), Ct.data_ptr<scalar_t>(), opt_ptr<scalar_t>(D),
              opt_ptr<scalar_t>(z), opt_ptr<scalar_t>(bias), softplus,
-             dout.data_ptr<scalar_t>(), du.data_ptr<scalar_t>(), ddelta.data_ptr<scalar_t>(),
+             opt_ptr<scalar_t>(saved), dout.data_ptr<scalar_t>(), du.data_ptr<scalar_t>(), ddelta.data_ptr<scalar_t>(),
              dA_part.data_ptr<scalar_t>(), dB_part.data_ptr<scalar_t>(),
              dC_part.data_ptr<scalar_t>(), dD_part.data_ptr<scalar_t>(),
              z.numel() > 0 ? dz.data_ptr<scalar_t>() : nullptr, s);
