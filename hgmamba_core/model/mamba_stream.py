@@ -73,9 +73,10 @@ def _bmm_bias(bias: torch.Tensor | None, a: torch.Tensor, b: torch.Tensor) -> to
 
 def _layer_norm_channels(x: torch.Tensor, norm: nn.LayerNorm) -> torch.Tensor:
     """LayerNorm over dim 1 of a channel-first (batch, C, L) tensor."""
-    var, mean = torch.var_mean(x, dim=1, keepdim=True, correction=0)
+    xc = x - x.mean(dim=1, keepdim=True)  # two plain passes beat var_mean's strided Welford
+    scale = torch.rsqrt(xc.square().mean(dim=1, keepdim=True) + norm.eps)
     w, b = norm.weight.to(x.dtype)[:, None], norm.bias.to(x.dtype)[:, None]
-    return torch.addcmul(b, (x - mean) * torch.rsqrt(var + norm.eps), w)
+    return torch.addcmul(b, xc * scale, w)
 
 
 class BiMambaMixer(nn.Module):
