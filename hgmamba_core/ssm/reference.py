@@ -28,13 +28,15 @@ def selective_scan_reference(
     work = torch.float64 if dtype == torch.float64 else torch.float32
     u, delta, A, B, C = (t.to(work) for t in (u, delta, A, B, C))
     delta = prepare_delta(delta, delta_bias, delta_softplus)
-    b, d, L = u.shape
+    b, d, _ = u.shape
     h = u.new_zeros(b, d, A.shape[1])
     ys = []
-    for t in range(L):
-        dt = delta[:, :, t, None]  # (b, d, 1)
-        h = torch.exp(dt * A) * h + dt * B[:, None, :, t] * u[:, :, t, None]
-        ys.append((h * C[:, None, :, t]).sum(-1))
+    # unbind once: its backward is one stack, where indexing per step would cost O(L) each
+    steps = zip(delta.unbind(-1), u.unbind(-1), B.unbind(-1), C.unbind(-1), strict=True)
+    for dt, ut, bt, ct in steps:
+        dt = dt[:, :, None]  # (b, d, 1)
+        h = torch.exp(dt * A) * h + dt * bt[:, None, :] * ut[:, :, None]
+        ys.append((h * ct[:, None, :]).sum(-1))
     y = torch.stack(ys, dim=-1)
     if D is not None:
         y = y + u * D.to(work)[None, :, None]
