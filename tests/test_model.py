@@ -10,7 +10,7 @@ import torch
 
 from hgmamba_core import build_model, load_lifter, skeleton
 from hgmamba_core.errors import HGMambaError
-from hgmamba_core.model.checkpoint import checkpoint_dict, save_checkpoint
+from hgmamba_core.model.checkpoint import checkpoint_dict, load_weights, save_checkpoint
 from hgmamba_core.model.complexity import count_macs, count_params
 from hgmamba_core.model.hypergcn import hypergraph_kernel, knn_frame_adjacency
 from hgmamba_core.model.mamba_stream import ShuffleMamba
@@ -253,9 +253,18 @@ def test_checkpoint_variant_mismatch_names_both(tiny, tmp_path):
     path = save_checkpoint(tmp_path / "tiny.pt", tiny)
     with pytest.raises(HGMambaError, match="holds HGMamba-tiny.*'xs'"):
         load_lifter(path, variant="xs")
+    with torch.device("meta"):
+        xs = build_model("xs")
+    with pytest.raises(HGMambaError, match="HGMamba-tiny .*HGMamba-xs") as e:
+        load_weights(xs, path)
+    assert "\n" not in str(e.value)
 
 
-def test_checkpoint_corrupt_or_foreign_files(tmp_path):
+def test_checkpoint_corrupt_or_foreign_files(tiny, tmp_path):
+    newer = dict(checkpoint_dict(tiny), format_version=99)
+    torch.save(newer, tmp_path / "newer.pt")
+    with pytest.raises(HGMambaError, match="format version 99"):
+        load_lifter(tmp_path / "newer.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(HGMambaError, match="corrupt"):
         load_lifter(tmp_path / "junk.pt")

@@ -109,6 +109,14 @@ def load_state(model: nn.Module, state: dict, source: str, source_cfg: VariantCo
     model.load_state_dict(state)
 
 
+def load_weights(model: HGMamba, path: str | os.PathLike) -> dict:
+    """Load a checkpoint's weights into an existing `model` (resume, fine-tune); returns the
+    checkpoint dict (meta, optimizer state, ...). A different variant is a one-line error."""
+    ckpt = read_checkpoint(path)
+    load_state(model, ckpt["state_dict"], str(path), config_of(ckpt, path))
+    return ckpt
+
+
 def load_lifter(
     path: str | os.PathLike, device: str | torch.device = "cpu", variant: str | None = None
 ) -> HGMamba:
