@@ -1,10 +1,79 @@
-"""`hgmamba lift` (not implemented yet)."""
+"""`hgmamba lift`: video (or keypoint file) -> 3D trajectories, exports and a side-by-side video."""
 
 from __future__ import annotations
 
-from hgmamba_core.errors import HGMambaError
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hgmamba_core.pipeline import DEFAULT_OUT, LiftOptions, LiftReport, parse_exports, run_lift
+from hgmamba_core.world import WorldConfig
 
 
-def lift() -> None:
-    """Not implemented yet."""
-    raise HGMambaError("'hgmamba lift' is not implemented yet")
+def lift(
+    video: Path | None = typer.Argument(
+        None, help="Input video. Default: the shipped demo clip assets/demo/vtest_10s.mp4."
+    ),
+    keypoints: Path | None = typer.Option(
+        None, "--keypoints", help="Precomputed 2D (npz/json) instead of running the detector."
+    ),
+    layout: str | None = typer.Option(None, "--layout", help="Keypoint file layout: coco|h36m."),
+    variant: str | None = typer.Option(
+        None, "--variant", help="Lifter variant xs|s|b (default: the checkpoint's, else xs)."
+    ),
+    checkpoint: Path | None = typer.Option(
+        None,
+        "--checkpoint",
+        help="Lifter checkpoint (default: assets/weights/hgmamba_<variant>_h36m.pt).",
+    ),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", help="Results go to OUT/<video stem>/."),
+    person: str = typer.Option("main", "--person", help="main|largest|longest|all|<track id>."),
+    device: str = typer.Option("auto", "--device", help="auto|cpu|cuda."),
+    smooth: bool = typer.Option(False, "--smooth", help="One-Euro smoothing of the 2D tracks."),
+    no_render: bool = typer.Option(False, "--no-render", help="Skip the side-by-side video."),
+    export: str = typer.Option(",".join(("npy", "json", "csv", "bvh")), "--export"),
+    detector_weights: Path | None = typer.Option(None, "--detector-weights"),
+    detector_imgsz: int = typer.Option(640, "--detector-imgsz"),
+    conf: float = typer.Option(0.25, "--conf", help="Detector person confidence threshold."),
+    max_gap: int | None = typer.Option(
+        None, "--max-gap", help="Interpolate gaps up to N frames (default about 0.5 s)."
+    ),
+    batch_size: int = typer.Option(64, "--batch-size", help="Lifter windows per batch."),
+    no_flip: bool = typer.Option(False, "--no-flip", help="Disable flip test-time augmentation."),
+    tilt: float = typer.Option(10.0, "--tilt", help="Assumed camera tilt, degrees looking down."),
+) -> None:
+    """Lift the people in a video to 3D (metres, z-up world) and write npy/json/csv/bvh + mp4."""
+    opts = LiftOptions(
+        video=video, keypoints=keypoints, layout=layout, variant=variant, checkpoint=checkpoint,
+        out=out, person=person, device=device, smooth=smooth, render=not no_render,
+        exports=parse_exports(export), detector_weights=detector_weights,
+        detector_imgsz=detector_imgsz, conf=conf, max_gap=max_gap, batch_size=batch_size,
+        flip=not no_flip, world=WorldConfig(tilt_deg=tilt), progress=sys.stderr.isatty(),
+    )  # fmt: skip
+    print_summary(run_lift(opts))
+
+
+def print_summary(rep: LiftReport) -> None:
+    console = Console()
+    ids = ", ".join(str(i) for i in rep.track_ids)
+    console.print(
+        f"[bold]{rep.frames}[/] frames, [bold]{rep.persons}[/] person(s) (track ids {ids}), "
+        f"HGMamba-{rep.variant} on {rep.device}"
+    )
+    table = Table(title=None, show_edge=False)
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    table.add_column("frames/s", justify="right")
+    total = 0.0
+    for name, st in rep.stages.items():
+        total += st.seconds
+        table.add_row(name, f"{st.seconds:.2f}", f"{st.fps:.1f}")
+    table.add_row("total", f"{total:.2f}", f"{rep.frames / total:.1f}" if total > 0 else "-")
+    console.print(table)
+    for note in rep.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    for p in rep.paths:
+        console.print(f"  wrote {p}")

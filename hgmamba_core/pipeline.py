@@ -1,0 +1,344 @@
+"""`hgmamba lift` end to end: video or keypoint file -> 2D -> lifter -> world -> files.
+
+Checks everything cheap first (inputs, variant, checkpoint, output folder) so a bad call fails
+in a second with one line. All outputs are written into a hidden staging folder inside the
+output folder and moved into place only when every file is complete; on any error or Ctrl-C
+the staging folder is removed, so no partial output is ever left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hgmamba_core.errors import HGMambaError
+from hgmamba_core.lift import Lifter
+from hgmamba_core.poses import Pose2DSequence, Pose3DSequence, normalize_screen
+from hgmamba_core.world import WorldConfig, to_world
+
+EXPORT_FORMATS = ("npy", "json", "csv", "bvh")
+DEFAULT_OUT = Path("results")
+DEMO_CLIP = Path("demo") / "vtest_10s.mp4"
+ASSETS_ENV = "HGMAMBA_ASSETS"
+
+
+def assets_dirs() -> list[Path]:
+    """Where the shipped assets/ folder may be: $HGMAMBA_ASSETS, then the source checkout."""
+    dirs = []
+    if os.environ.get(ASSETS_ENV):
+        dirs.append(Path(os.environ[ASSETS_ENV]).expanduser())
+    dirs.append(Path(__file__).resolve().parents[1] / "assets")
+    return dirs
+
+
+def find_asset(rel: Path | str) -> Path | None:
+    for d in assets_dirs():
+        if (d / rel).is_file():
+            return (d / rel).resolve()
+    return None
+
+
+def default_checkpoint_name(variant: str) -> str:
+    return f"hgmamba_{variant}_h36m.pt"
+
+
+@dataclass
+class LiftOptions:
+    """Everything `hgmamba lift` can be asked to do (CLI flags map 1:1)."""
+
+    video: Path | None = None
+    keypoints: Path | None = None
+    layout: str | None = None
+    variant: str | None = None  # None: the checkpoint's variant, else "xs"
+    checkpoint: Path | None = None
+    out: Path = DEFAULT_OUT
+    person: str = "main"
+    device: str = "auto"
+    smooth: bool = False
+    render: bool = True
+    exports: tuple[str, ...] = EXPORT_FORMATS
+    detector_weights: Path | None = None
+    detector_imgsz: int = 640
+    conf: float = 0.25
+    max_gap: int | None = None  # None: about half a second
+    batch_size: int = 64
+    flip: bool = True
+    progress: bool = True  # Rich progress bars on stderr
+    world: WorldConfig = field(default_factory=WorldConfig)
+
+
+@dataclass
+class StageTime:
+    seconds: float = 0.0
+    frames: int = 0
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else float("nan")
+
+
+@dataclass
+class LiftReport:
+    """What a lift run produced, for the CLI's summary."""
+
+    out_dir: Path
+    frames: int
+    persons: int
+    track_ids: list[int]
+    variant: str
+    checkpoint: str
+    device: str
+    stages: dict[str, StageTime]
+    paths: list[Path]
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_exports(spec: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """'npy,json' -> ('npy', 'json'); unknown names are a one-line error."""
+    if spec is None:
+        return EXPORT_FORMATS
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    out = tuple(dict.fromkeys(s.strip().lower() for s in items if s.strip()))
+    bad = [s for s in out if s not in EXPORT_FORMATS]
+    if bad:
+        raise HGMambaError(
+            f"unknown export format '{bad[0]}': choose from {','.join(EXPORT_FORMATS)}"
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _resolve_inputs(opts: LiftOptions) -> tuple[Path | None, Path | None, str]:
+    """(video, keypoints, stem); with neither given, the shipped demo clip."""
+    video, kp = opts.video, opts.keypoints
+    if video is None and kp is None:
+        video = find_asset(DEMO_CLIP)
+        if video is None:
+            raise HGMambaError(
+                f"no VIDEO given and the demo clip assets/{DEMO_CLIP} is missing: "
+                "pass a video path or set HGMAMBA_ASSETS"
+            )
+    for p, what in ((video, "video"), (kp, "keypoint file")):
+        if p is None:
+            continue
+        if not p.exists():
+            raise HGMambaError(f"{what} not found: {p}")
+        if p.is_dir():
+            raise HGMambaError(f"expected a {what}, got a folder: {p}")
+        if p.stat().st_size == 0:
+            raise HGMambaError(f"{what} is empty (0 bytes): {p}")
+    stem = (video or kp).stem  # type: ignore[union-attr]
+    return video, kp, stem
+
+
+def _prepare_out_dir(path: Path) -> bool:
+    """Create the folder if needed and prove we can write there; True if we created it."""
+    created = not path.exists()
+    try:
+        if path.exists() and not path.is_dir():
+            raise HGMambaError(f"output path exists and is not a folder: {path}")
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise HGMambaError(f"cannot write to output folder {path}: {e.strerror or e}") from None
+    return created
+
+
+def resolve_checkpoint(variant: str | None, checkpoint: Path | None) -> tuple[str, Path]:
+    """(variant, checkpoint path); a missing default says how to train one."""
+    from hgmamba_core.model import get_variant
+
+    name = get_variant(variant or "xs").name  # unknown variant -> one-line error
+    if checkpoint is not None:
+        if not checkpoint.is_file():
+            raise HGMambaError(f"checkpoint not found: {checkpoint}")
+        return name, checkpoint
+    shipped = find_asset(Path("weights") / default_checkpoint_name(name))
+    if shipped is None:
+        raise HGMambaError(
+            f"no trained weights ship for HGMamba-{name} yet "
+            f"(assets/weights/{default_checkpoint_name(name)} is missing): train them with "
+            f"`hgmamba train --dataset h36m --variant {name}` or pass --checkpoint PATH"
+        )
+    return name, shipped
+
+
+def load_lifter(opts: LiftOptions) -> Lifter:
+    """The checkpoint as a Lifter on the chosen device, checked against --variant."""
+    import hgmamba_core
+    from hgmamba_core.device import resolve_device
+
+    variant, ckpt = resolve_checkpoint(opts.variant, opts.checkpoint)
+    device = resolve_device(opts.device)
+    model = hgmamba_core.load_lifter(ckpt, device=device)
+    cfg = model.cfg
+    if opts.variant is not None and cfg.name != variant:
+        raise HGMambaError(
+            f"checkpoint {ckpt} holds HGMamba-{cfg.name} (T={cfg.frames}), "
+            f"but --variant {variant} was asked for: drop --variant or pass a {variant} checkpoint"
+        )
+    if opts.batch_size < 1:
+        raise HGMambaError(f"--batch-size must be at least 1, got {opts.batch_size}")
+    return Lifter(
+        model, T=cfg.frames, variant=cfg.name, checkpoint=str(ckpt),
+        batch_size=opts.batch_size, flip=opts.flip,
+    )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+def lift_pose2d(
+    lifter: Lifter,
+    pose2d: Pose2DSequence,
+    world: WorldConfig | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Pose3DSequence:
+    """Lift every person of a 2D result and move them into the world frame."""
+    xy = normalize_screen(pose2d.keypoints, *pose2d.size)
+    conf = np.nan_to_num(pose2d.scores, nan=0.0)[..., None]
+    tracks = [np.concatenate([xy[:, p], conf[:, p]], axis=-1) for p in range(pose2d.num_persons)]
+    rel = lifter.lift_tracks(tracks, progress=progress)
+    rel_cam = np.stack(rel, axis=1) if rel else np.zeros((pose2d.num_frames, 0, 17, 3))
+    joints = to_world(rel_cam, pose2d.keypoints, pose2d.scores, pose2d.size, world)
+    return Pose3DSequence(
+        joints=joints, track_ids=pose2d.track_ids, fps=pose2d.fps,
+        variant=lifter.variant, checkpoint=lifter.checkpoint,
+        meta={
+            "source": pose2d.source, "image_size": list(pose2d.size), "T": lifter.T,
+            "flip_tta": lifter.flip, "camera_tilt_deg": (world or WorldConfig()).tilt_deg,
+        },
+    )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _staging(out_dir: Path, created: bool):
+    """A hidden folder beside the outputs; removed on failure (and the out dir if we made it)."""
+    stage = Path(tempfile.mkdtemp(prefix=".hgmamba-partial-", dir=out_dir))
+    try:
+        yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        if created:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()  # only if empty
+        raise
+    shutil.rmtree(stage, ignore_errors=True)
+
+
+def _publish(stage: Path, out_dir: Path) -> list[Path]:
+    """Move the finished files from the staging folder into the output folder."""
+    done = []
+    umask = os.umask(0)
+    os.umask(umask)
+    for f in sorted(stage.iterdir()):
+        if f.is_file() and not f.name.startswith("."):
+            f.chmod(0o666 & ~umask)  # temp files are created 0600; results are ordinary files
+            os.replace(f, out_dir / f.name)
+            done.append(out_dir / f.name)
+    return done
+
+
+def run_lift(opts: LiftOptions) -> LiftReport:
+    """The whole job: checks, 2D, lift, world frame, exports, render; see the module doc."""
+    # FFmpeg's own log lines (e.g. "moov atom not found") would precede our one-line errors.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    from hgmamba_core import export as export_mod
+
+    video, kp_file, stem = _resolve_inputs(opts)
+    exports = parse_exports(opts.exports)
+    out_dir = Path(opts.out) / stem
+    resolve_checkpoint(opts.variant, opts.checkpoint)  # fail fast, before touching the disk
+    created = _prepare_out_dir(out_dir)
+    stages: dict[str, StageTime] = {}
+    notes: list[str] = []
+    with _staging(out_dir, created) as stage:
+        lifter = load_lifter(opts)
+        pose2d = _run_front_end(opts, video, kp_file, stages, notes)
+        t0 = time.perf_counter()
+        pose3d = lift_pose2d(lifter, pose2d, opts.world)
+        stages["lift"] = StageTime(time.perf_counter() - t0, pose2d.num_frames)
+
+        t0 = time.perf_counter()
+        pose2d.save(stage / "pose2d.npz")
+        export_mod.export_all(pose3d, stage, exports)
+        stages["write"] = StageTime(time.perf_counter() - t0, pose2d.num_frames)
+        if opts.render:
+            _render(video, pose2d, pose3d, stage / f"{stem}_3d.mp4", stages, opts.progress)
+        paths = _publish(stage, out_dir)
+    return LiftReport(
+        out_dir=out_dir, frames=pose2d.num_frames, persons=pose2d.num_persons,
+        track_ids=[int(t) for t in pose2d.track_ids], variant=lifter.variant,
+        checkpoint=lifter.checkpoint, device=str(lifter.device), stages=stages, paths=paths,
+        notes=notes,
+    )  # fmt: skip
+
+
+def _run_front_end(
+    opts: LiftOptions,
+    video: Path | None,
+    kp_file: Path | None,
+    stages: dict[str, StageTime],
+    notes: list[str],
+) -> Pose2DSequence:
+    """Detector (or keypoint file) -> cleaned 2D of the chosen persons; fills stage timings."""
+    from detectors import detect_video, load_keypoints
+
+    if kp_file is not None:
+        res = load_keypoints(
+            kp_file, layout=opts.layout, video=video, person=opts.person,
+            max_gap=opts.max_gap, smooth=opts.smooth,
+        )  # fmt: skip
+        stages["read 2D"] = StageTime(res.timing.total_s, res.poses.num_frames)
+    else:
+        assert video is not None
+        res = detect_video(
+            video, weights=opts.detector_weights, imgsz=opts.detector_imgsz, device=opts.device,
+            conf=opts.conf, person=opts.person, max_gap=opts.max_gap, smooth=opts.smooth,
+            progress=opts.progress,
+        )  # fmt: skip
+        t = res.timing
+        stages["decode"] = StageTime(t.decode_s, t.frames)
+        stages["detect"] = StageTime(t.detect_s + t.post_s, t.frames)
+    notes.extend(res.notes)
+    if not res.segments:
+        src = kp_file or video
+        raise HGMambaError(
+            f"no person with enough confident joints to lift in {src}: "
+            "try a lower --conf or a larger --detector-imgsz"
+        )
+    return res.poses
+
+
+def _render(
+    video: Path | None,
+    pose2d: Pose2DSequence,
+    pose3d: Pose3DSequence,
+    out_path: Path,
+    stages: dict[str, StageTime],
+    progress: bool = True,
+) -> None:
+    """Side-by-side mp4, re-reading the video as a stream (blank left panel without one)."""
+    from hgmamba_core.render import render_video
+    from hgmamba_core.video import iter_frames
+
+    t0 = time.perf_counter()
+    frames = iter_frames(video, strict=False) if video is not None else None
+    try:
+        render_video(frames, pose2d, pose3d, out_path, progress=progress)
+    finally:
+        if frames is not None:
+            frames.close()
+    stages["render"] = StageTime(time.perf_counter() - t0, pose3d.num_frames)
