@@ -289,3 +289,76 @@ def test_rescale_to_average_adult(h36m_mini):
     out = rescale_to_height(rel, 1.64)
     assert np.isclose(np.median(standing_height(out)), 1.64, rtol=1e-6)
     np.testing.assert_allclose(out / np.linalg.norm(out), rel / np.linalg.norm(rel), atol=1e-9)
+
+
+# ------------------------------------------------------------------------- end to end (files)
+
+
+def test_run_lift_writes_the_interface_files(tmp_path):
+    """Two persons from a keypoint file, --person all: files, shapes, order, NaN, floor."""
+    import json
+    import stat
+
+    from hgmamba_core.model import build_model
+    from hgmamba_core.model.checkpoint import save_checkpoint
+    from hgmamba_core.pipeline import LiftOptions, run_lift
+
+    torch.manual_seed(0)
+    ckpt = save_checkpoint(tmp_path / "tiny.pt", build_model("tiny"))
+    F = 60
+    base = np.array(
+        [[500, 500], [470, 500], [470, 650], [470, 800], [530, 500], [530, 650], [530, 800],
+         [500, 420], [500, 340], [500, 300], [500, 250], [550, 340], [570, 420], [580, 500],
+         [450, 340], [430, 420], [420, 500]], dtype=np.float32,
+    )  # fmt: skip
+    kp = np.repeat(base[None, None], F, axis=0).repeat(2, axis=1)
+    kp[:, 1, :, 0] += 300  # a second person to the right
+    kp[:, 1, :, :] = kp[:, 1] * 0.8 + 50  # ... smaller, so the first one is `main`
+    conf = np.full((F, 2, 17, 1), 0.9, np.float32)
+    conf[45:, 1] = 0.0  # the second person leaves for the last 15 frames
+    f = tmp_path / "two.npz"
+    np.savez(f, keypoints=np.concatenate([kp, conf], -1), fps=25.0, size=np.array([1000, 1000]))
+
+    out = tmp_path / "out"
+    rep = run_lift(
+        LiftOptions(
+            keypoints=f, checkpoint=ckpt, out=out, person="all", render=False, progress=False
+        )
+    )
+    res = out / "two"
+    names = sorted(p.name for p in res.iterdir())
+    want = ["pose2d.npz", "pose3d.bvh", "pose3d.csv", "pose3d.json", "pose3d.npy", "pose3d_p1.bvh"]
+    assert names == want, names  # one BVH per person
+    assert rep.frames == F and rep.persons == 2 and rep.variant == "tiny"
+    assert {"read 2D", "lift", "write"} <= set(rep.stages)
+    for p in res.iterdir():
+        assert stat.S_IMODE(p.stat().st_mode) & 0o044  # readable by others, like any output
+    with np.load(res / "pose2d.npz") as z:
+        assert z["keypoints"].shape == (F, 2, 17, 2) and z["scores"].shape == (F, 2, 17)
+        assert tuple(z["size"]) == (1000, 1000) and float(z["fps"]) == 25.0
+        ids2d = z["track_ids"].tolist()
+        assert np.isnan(z["keypoints"][45:, 1]).all()
+    pose3d = np.load(res / "pose3d.npy")
+    assert pose3d.shape == (F, 2, 17, 3)
+    assert np.isfinite(pose3d[:, 0]).all() and np.isfinite(pose3d[:45, 1]).all()
+    assert np.isnan(pose3d[45:, 1]).all()
+    meta = json.loads((res / "pose3d.json").read_text())["metadata"]
+    assert meta["track_ids"] == ids2d and meta["variant"] == "tiny" and meta["units"] == "m"
+    for p in range(2):
+        low = np.fmin(pose3d[:, p, 3, 2], pose3d[:, p, 6, 2])
+        assert abs(np.percentile(low[np.isfinite(low)], 5.0)) < 1e-5  # feet on the floor
+
+
+def test_run_lift_checks_before_any_work(tmp_path):
+    from hgmamba_core.errors import HGMambaError
+    from hgmamba_core.pipeline import LiftOptions, parse_exports, run_lift
+
+    with pytest.raises(HGMambaError, match="unknown export format 'mov'"):
+        parse_exports("npy,mov")
+    assert parse_exports("json, npy,json") == ("json", "npy")
+    video = tmp_path / "x.mp4"
+    video.write_bytes(b"not checked yet")
+    out = tmp_path / "out"
+    with pytest.raises(HGMambaError, match="checkpoint not found"):
+        run_lift(LiftOptions(video=video, checkpoint=tmp_path / "none.pt", out=out))
+    assert not out.exists()
