@@ -107,7 +107,7 @@ def test_joint_shuffle_only_in_training(tiny):
     def outputs(train: bool) -> list[torch.Tensor]:
         model.train(train)
         outs = []
-        for seed in range(8):
+        for seed in range(5 if train else 2):
             torch.manual_seed(seed)
             with torch.no_grad():
                 outs.append(model(x))
@@ -305,7 +305,8 @@ def test_info_json_is_one_object_with_the_interface_keys(capsys):
     xs = out["xs"]
     assert (xs["T"], xs["N"], xs["D"]) == (27, 12, 64)
     assert isinstance(xs["params"], int) and isinstance(xs["macs"], int)
-    assert xs["params"] == count_params(build_model("xs"))
+    with torch.device("meta"):
+        assert xs["params"] == count_params(build_model("xs"))
 
 
 def test_info_unknown_variant_is_one_line_error(capsys):
