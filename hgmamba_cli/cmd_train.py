@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -33,6 +34,13 @@ class RichProgress:
             console=console, transient=False,
         )  # fmt: skip
         self.task = None
+        self.plain = not console.is_terminal  # background job: a text line every `every` steps
+        self.every = 25
+        self.t0 = 0.0
+        self.done = 0
+        self.first = 0
+        self.steps = 0
+        self.epoch = ""
 
     def __enter__(self) -> RichProgress:
         self.bar.start()
@@ -44,6 +52,8 @@ class RichProgress:
     def start_epoch(self, epoch: int, epochs: int, steps: int, done: int) -> None:
         if self.task is not None:
             self.bar.remove_task(self.task)
+        self.t0, self.done, self.first = time.time(), 0, done
+        self.steps, self.epoch = steps, f"{epoch + 1}/{epochs}"
         self.task = self.bar.add_task(
             "train",
             total=steps,
@@ -55,6 +65,15 @@ class RichProgress:
 
     def step(self, loss: float, lr: float) -> None:
         self.bar.update(self.task, advance=1, loss=loss, lr=lr)
+        self.done += 1
+        if self.plain and self.done % self.every == 0:
+            per = (time.time() - self.t0) / self.done
+            at = self.first + self.done
+            eta = per * (self.steps - at)
+            self.console.print(
+                f"epoch {self.epoch} step {at}/{self.steps} loss {loss:.4f} lr {lr:.2e}"
+                f" {per:.2f} s/step, epoch ETA {eta / 60:.0f} min"
+            )
 
     def end_epoch(self, record: dict) -> None:
         parts = [f"epoch {record['epoch']}", f"loss {record['train_loss']:.4f}"]
@@ -115,7 +134,12 @@ def train(
     train_subjects: Annotated[str, typer.Option(help="Comma list (default S1,S5,S6,S7,S8).")] = "",
     test_subjects: Annotated[str, typer.Option(help="Comma list (default S9,S11).")] = "",
     resume: Annotated[
-        bool, typer.Option("--resume", help="Continue the run in --out exactly.")
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the run in --out exactly; its stored settings win except --epochs,"
+            " --max-steps, --device, --checkpoint-every and --eval-every.",
+        ),
     ] = False,
 ) -> None:
     """Train a lifter (paper recipe by default); --resume continues an interrupted run exactly."""
