@@ -34,9 +34,15 @@ def lift(
     device: str = typer.Option("auto", "--device", help="auto|cpu|cuda."),
     smooth: bool = typer.Option(False, "--smooth", help="One-Euro smoothing of the 2D tracks."),
     no_render: bool = typer.Option(False, "--no-render", help="Skip the side-by-side video."),
-    export: str = typer.Option(",".join(("npy", "json", "csv", "bvh")), "--export"),
-    detector_weights: Path | None = typer.Option(None, "--detector-weights"),
-    detector_imgsz: int = typer.Option(640, "--detector-imgsz"),
+    export: str = typer.Option(
+        ",".join(("npy", "json", "csv", "bvh")), "--export", help="Formats, comma-separated."
+    ),
+    detector_weights: Path | None = typer.Option(
+        None, "--detector-weights", help="YOLO-Pose weights (default: the shipped yolo11n-pose)."
+    ),
+    detector_imgsz: int = typer.Option(
+        640, "--detector-imgsz", help="Detector input size (320 is ~3x faster on a CPU)."
+    ),
     conf: float = typer.Option(0.25, "--conf", help="Detector person confidence threshold."),
     max_gap: int | None = typer.Option(
         None, "--max-gap", help="Interpolate gaps up to N frames (default about 0.5 s)."
