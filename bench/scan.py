@@ -64,22 +64,13 @@ def contenders():
     return out
 
 
-def timed(fn, repeats):
-    fn()  # warm-up (and the fused kernel's build/load)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def fwd_and_fwd_bwd(fn, inputs):
+    """Two closures: forward without grad, and forward plus backward of sum(y)."""
+    leaves = {k: v.clone().requires_grad_() for k, v in inputs.items()}
 
-
-def bench_one(fn, inputs, repeats):
     def fwd():
         with torch.no_grad():
             fn(**inputs)
-
-    leaves = {k: v.clone().requires_grad_() for k, v in inputs.items()}
 
     def fwd_bwd():
         y = fn(**leaves)
@@ -87,7 +78,31 @@ def bench_one(fn, inputs, repeats):
         for v in leaves.values():
             v.grad = None
 
-    return timed(fwd, repeats), timed(fwd_bwd, repeats)
+    return fwd, fwd_bwd
+
+
+def clock(fn):
+    """(wall, CPU) seconds of one call; CPU time sums all threads of this process."""
+    w, c = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - w, time.process_time() - c
+
+
+def bench_shape(fns, inputs, repeats):
+    """Median wall and CPU time per contender; contenders take turns on each repeat, so a
+    load change on this shared machine hits all of them alike."""
+    jobs = {name: fwd_and_fwd_bwd(fn, inputs) for name, fn in fns.items()}
+    for fwd, fwd_bwd in jobs.values():  # warm-up (and the fused kernel's build/load)
+        fwd()
+        fwd_bwd()
+    samples = {name: [] for name in jobs}
+    for _ in range(repeats):
+        for name, (fwd, fwd_bwd) in jobs.items():
+            samples[name].append((*clock(fwd), *clock(fwd_bwd)))
+    return {
+        name: [statistics.median(col) for col in zip(*rows, strict=True)]
+        for name, rows in samples.items()
+    }
 
 
 def main():
@@ -100,21 +115,20 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, CPU")
+    print("times: median of --repeats runs, contenders interleaved; ratios use wall time")
     for shape in args.shapes:
         b, d, length, n = SHAPES[shape]
         inputs = make_inputs(b, d, length, n)
         print(f"\nshape {shape}: batch {b}, d {d}, L {length}, n {n}")
-        print(f"{'backend':<16}{'fwd s':>10}{'fwd+bwd s':>12}")
-        res = {}
-        for name, fn in contenders().items():
-            if name in args.skip:
-                continue
-            res[name] = bench_one(fn, inputs, args.repeats)
-            print(f"{name:<16}{res[name][0]:>10.4f}{res[name][1]:>12.4f}", flush=True)
+        fns = {k: v for k, v in contenders().items() if k not in args.skip}
+        res = bench_shape(fns, inputs, args.repeats)
+        print(f"{'backend':<16}{'fwd s':>10}{'fwd+bwd s':>12}{'fwd cpu s':>12}{'f+b cpu s':>12}")
+        for name, (fw, fwc, fb, fbc) in res.items():
+            print(f"{name:<16}{fw:>10.4f}{fb:>12.4f}{fwc:>12.4f}{fbc:>12.4f}")
         if "fused" in res:
             for other in ("mambapy.pscan", "loop", "chunked"):
                 if other in res:
-                    f, fb = (res[other][i] / res["fused"][i] for i in (0, 1))
+                    f, fb = (res[other][i] / res["fused"][i] for i in (0, 2))
                     print(f"fused vs {other:<14} fwd {f:6.1f}x   fwd+bwd {fb:6.1f}x faster")
 
 

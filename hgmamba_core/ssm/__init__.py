@@ -3,8 +3,9 @@
 `selective_scan` has the semantics and shapes of mamba-ssm's `selective_scan_fn`. Backends:
 `reference` (sequential loop, the oracle), `chunked` (parallel-in-time PyTorch, any device),
 `fused` (C++/OpenMP CPU kernel built on first use), `mamba_ssm` (CUDA, optional extra).
-`auto` picks mamba_ssm on CUDA when it imports, else chunked; on the CPU fused when it builds,
-else chunked.
+`auto` picks mamba_ssm on CUDA when it imports, else chunked (a few large kernels instead of
+~8 per step); on the CPU fused when it builds, else the reference loop, which measured faster
+than chunked on our CPUs (bench/scan.py: chunked pays memory traffic on (b, d, L, n) tensors).
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ def auto_backend(device: torch.device | str | torch.Tensor = "cpu") -> str:
     device = torch.device(device)
     if device.type == "cuda":
         return "mamba_ssm" if mamba_ssm_available() else "chunked"
-    if device.type == "cpu" and fused_available():
-        return "fused"
+    if device.type == "cpu":
+        return "fused" if fused_available() else "reference"
     return "chunked"
 
 
