@@ -156,8 +156,33 @@ def test_failed_build_warns_and_falls_back(monkeypatch):
         raise RuntimeError("Error building extension 'x': no compiler\nlong log ...")
 
     monkeypatch.setattr(cpp_extension, "load", broken)
-    with pytest.warns(RuntimeWarning, match="fused CPU selective scan unavailable"):
+    with pytest.warns(RuntimeWarning, match="fused CPU selective scan unavailable") as record:
         assert fused.load_extension.__wrapped__() is None
+    assert len(record) == 1
+    assert "no compiler" in str(record[0].message)
+    assert "long log" not in str(record[0].message)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_non_contiguous_and_low_precision_inputs(backend):
+    """Transposed views and bfloat16 go in; y and grads come back in the input dtypes."""
+    inputs = make_inputs(2, 3, 27)
+    y_ref, g_ref = oracle_for(inputs)
+    views = {k: v.detach() for k, v in inputs.items()}
+    views = {k: v.mT.contiguous().mT if v.dim() > 1 else v for k, v in views.items()}
+    views = {k: v.requires_grad_() for k, v in views.items()}
+    assert not views["u"].is_contiguous()
+    y, g = run(views, backend, True)
+    assert rel_err(y, y_ref) <= 1e-4
+    assert all(rel_err(g[k], g_ref[k]) <= 1e-4 for k in g_ref)
+    y16, g16 = run(inputs, backend, True, dtype=torch.bfloat16)
+    assert y16.dtype == torch.bfloat16
+    assert all(v.dtype == torch.bfloat16 for v in g16.values())
+    assert rel_err(y16, y_ref) <= 5e-2  # bfloat16 inputs carry ~3 significant digits
+
+
+def oracle_for(inputs):
+    return run(inputs, "reference", True, dtype=torch.float64)
 
 
 def test_bad_backend_is_a_one_line_error():

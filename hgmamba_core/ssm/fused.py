@@ -38,43 +38,55 @@ def _cpu_tag() -> str:
     return hashlib.sha1(key.encode()).hexdigest()[:8]
 
 
-def _build_flags() -> tuple[list[str], list[str]]:
-    cflags = ["-O3", "-fopenmp", "-fno-trapping-math", "-fno-math-errno"]
-    if platform.machine() in ("x86_64", "AMD64", "aarch64", "arm64"):
-        cflags.append("-march=native")
-    return cflags, ["-fopenmp"]
+def _build_attempts() -> list[tuple[str, list[str]]]:
+    """(extension name, C++ flags) to try in order: tuned for this CPU, then portable."""
+    base = ["-O3", "-fopenmp", "-fno-trapping-math", "-fno-math-errno"]
+    attempts = []
+    if platform.machine().lower() in ("x86_64", "amd64", "aarch64", "arm64"):
+        attempts.append((f"hgmamba_scan_{_cpu_tag()}", [*base, "-march=native"]))
+    attempts.append(("hgmamba_scan_portable", base))
+    return attempts
 
 
 @functools.cache
 def load_extension():
-    """The compiled module (forward/backward), or None with one warning if it cannot be built."""
+    """The compiled module (forward/backward), or None with one warning if it cannot be built.
+
+    Built once per machine into torch's extension cache; later processes only load the .so
+    (about 0.1 s). Set HGMAMBA_NO_FUSED=1 to skip it.
+    """
     if os.environ.get("HGMAMBA_NO_FUSED"):
         return None
     log = logging.getLogger("torch.utils.cpp_extension")
     level = log.level
     log.setLevel(logging.ERROR)  # it logs a CUDA_HOME notice on import that says nothing to us
+    errors = []
     try:
         from torch.utils import cpp_extension
 
-        cflags, ldflags = _build_flags()
-        return cpp_extension.load(
-            name=f"hgmamba_scan_{_cpu_tag()}",
-            sources=[str(SOURCE)],
-            extra_cflags=cflags,
-            extra_ldflags=ldflags,
-            verbose=False,
-        )
-    except Exception as exc:  # no compiler, no headers, build error: fall back, never crash
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        warnings.warn(
-            f"hgmamba: fused CPU selective scan unavailable ({first[:200]}); "
-            "using the slower PyTorch scan",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        return None
+        for name, cflags in _build_attempts():
+            try:
+                return cpp_extension.load(
+                    name=name,
+                    sources=[str(SOURCE)],
+                    extra_cflags=cflags,
+                    extra_ldflags=["-fopenmp"],
+                    verbose=False,
+                )
+            except Exception as exc:  # no compiler, no headers, build error: try the next
+                errors.append(exc)
+    except Exception as exc:  # cpp_extension itself unusable
+        errors.append(exc)
     finally:
         log.setLevel(level)
+    first = (str(errors[0]).strip().splitlines() or [type(errors[0]).__name__])[0]
+    warnings.warn(
+        f"hgmamba: fused CPU selective scan unavailable ({first[:200]}); "
+        "using the slower PyTorch scan",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    return None
 
 
 def fused_available() -> bool:
