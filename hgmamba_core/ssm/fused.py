@@ -94,56 +94,38 @@ def fused_available() -> bool:
     return load_extension() is not None
 
 
-def _empty(like: torch.Tensor) -> torch.Tensor:
-    return like.new_empty(0)
-
-
 class _FusedScan(torch.autograd.Function):
+    """Computes in float32 (float64 for float64 u); grads come back in each input's dtype."""
+
     @staticmethod
     def forward(ctx, u, delta, A, B, C, D, z, delta_bias, delta_softplus):
         ext = load_extension()
-        dtype = u.dtype
-        work = torch.float64 if dtype == torch.float64 else torch.float32
+        if ext is None:
+            raise RuntimeError("the fused CPU selective scan is not available here")
+        work = torch.float64 if u.dtype == torch.float64 else torch.float32
 
         def prep(t):
-            return _empty(u).to(work) if t is None else t.detach().to(work).contiguous()
+            return u.new_empty(0, dtype=work) if t is None else t.detach().to(work).contiguous()
 
-        u_, delta_, A_ = prep(u), prep(delta), prep(A)
+        # B and C as (b, L, n): one step's n values adjacent, as the kernel reads them.
         Bt = B.detach().to(work).transpose(1, 2).contiguous()
         Ct = C.detach().to(work).transpose(1, 2).contiguous()
-        D_, z_, bias_ = prep(D), prep(z), prep(delta_bias)
-        save = any(ctx.needs_input_grad)
-        out, ckpt = ext.forward(u_, delta_, A_, Bt, Ct, D_, z_, bias_, bool(delta_softplus), save)
-        ctx.save_for_backward(u_, delta_, A_, Bt, Ct, D_, z_, bias_, ckpt)
-        ctx.flags = (bool(delta_softplus), dtype, D is not None, z is not None)
-        ctx.bias_given = delta_bias is not None
-        ctx.in_dtypes = tuple(t.dtype if t is not None else None for t in (A, B, C, D, delta_bias))
-        return out.to(dtype)
+        args = (prep(u), prep(delta), prep(A), Bt, Ct, prep(D), prep(z), prep(delta_bias))
+        out, ckpt = ext.forward(*args, bool(delta_softplus), any(ctx.needs_input_grad))
+        ctx.save_for_backward(*args, ckpt)
+        ctx.softplus = bool(delta_softplus)
+        ctx.dtypes = [None if t is None else t.dtype for t in (u, delta, A, B, C, D, z, delta_bias)]
+        return out.to(u.dtype)
 
     @staticmethod
     def backward(ctx, dout):
-        ext = load_extension()
-        u_, delta_, A_, Bt, Ct, D_, z_, bias_, ckpt = ctx.saved_tensors
-        softplus, dtype, has_D, has_z = ctx.flags
-        g = dout.to(u_.dtype).contiguous()
-        du, ddelta, dA, dBt, dCt, dD, dz = ext.backward(
-            u_, delta_, A_, Bt, Ct, D_, z_, bias_, softplus, ckpt, g
-        )
-        a_dt, b_dt, c_dt, d_dt, bias_dt = ctx.in_dtypes
-        dB = dBt.transpose(1, 2).to(b_dt)
-        dC = dCt.transpose(1, 2).to(c_dt)
-        dbias = ddelta.sum(dim=(0, 2)).to(bias_dt) if ctx.bias_given else None
-        return (
-            du.to(dtype),
-            ddelta.to(dtype),
-            dA.to(a_dt),
-            dB,
-            dC,
-            dD.to(d_dt) if has_D else None,
-            dz.to(dtype) if has_z else None,
-            dbias,
-            None,
-        )
+        *args, ckpt = ctx.saved_tensors
+        g = dout.to(args[0].dtype).contiguous()
+        du, ddelta, dA, dBt, dCt, dD, dz = load_extension().backward(*args, ctx.softplus, ckpt, g)
+        dbias = ddelta.sum(dim=(0, 2)) if ctx.dtypes[7] is not None else None
+        grads = (du, ddelta, dA, dBt.transpose(1, 2), dCt.transpose(1, 2), dD, dz, dbias)
+        out = [None if dt is None else gr.to(dt) for gr, dt in zip(grads, ctx.dtypes, strict=True)]
+        return (*out, None)
 
 
 def selective_scan_fused(
