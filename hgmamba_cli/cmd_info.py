@@ -63,7 +63,7 @@ def info(
     console.print(table)
     if measure:
         console.print(
-            f"frames/s: eval mode, batches of 16 windows on {dev}, scan backend"
+            f"frames/s: eval mode, batches of ~432 frames of full windows on {dev}, scan backend"
             f" '{infos[0].scan_backend}', {seconds:g} s each (shared machines vary)."
         )
     console.print("MACs include the selective scan, counted analytically (9 FLOPs per state step).")
