@@ -1,7 +1,7 @@
 """Peak memory (RSS) of `hgmamba lift` on a long 1080p video: does it stay bounded?
 
     python bench/memory.py                   # 10 min of 1080p at 2 fps (1200 frames) vs 1 min
-    python bench/memory.py --fps 10 --no-render
+    python bench/memory.py --fps 10 --no-render --person all
 
 Frames are streamed (decode -> detect -> keep only keypoints; the render re-reads the video),
 so peak RSS should not grow with the video's length. This script synthesises two 1920x1080
@@ -9,7 +9,9 @@ videos of the same frame rate from OpenCV's vtest.avi (resized to 1440x1080, pad
 a short one (default 1 minute) and a long one (default 10 minutes), runs the real CLI on each
 in a fresh process and reports each process's peak RSS (os.wait4's ru_maxrss) and the ratio.
 The frame rate is kept low by default so the 10-minute run takes minutes, not an hour, on a
-2-core CPU: memory depends on the number of frames, which --fps scales. Not a test.
+2-core CPU: memory depends on the number of frames, which --fps scales. The outputs themselves
+are dense frames x persons arrays, so with --person all on this looped footage (new track ids on
+every loop) memory grows with frames x persons, as the output files do. Not a test.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -76,6 +79,7 @@ def main() -> None:
     ap.add_argument("--imgsz", type=int, default=320)
     ap.add_argument("--no-render", action="store_true")
     ap.add_argument("--variant", default="xs")
+    ap.add_argument("--person", default="main", help="main (default) or all: output is F x P")
     args = ap.parse_args()
     os.environ.setdefault("YOLO_OFFLINE", "1")
 
@@ -85,7 +89,7 @@ def main() -> None:
     from hgmamba_core.model.checkpoint import save_checkpoint
     from hgmamba_core.pipeline import find_asset
 
-    extra = ["--detector-imgsz", str(args.imgsz), "--person", "all"]
+    extra = ["--detector-imgsz", str(args.imgsz), "--person", args.person]
     if args.no_render:
         extra.append("--no-render")
     with tempfile.TemporaryDirectory(prefix="hgmamba-mem-") as d:
@@ -101,9 +105,13 @@ def main() -> None:
             mb = video.stat().st_size / 2**20
             rss, secs, rc = peak_rss_of_lift(video, ckpt, tmp / "out", extra)
             results.append((minutes, frames, rss))
+            persons = 0
+            if rc == 0:
+                with np.load(tmp / "out" / video.stem / "pose2d.npz") as z:
+                    persons = int(z["track_ids"].shape[0])
             print(f"{minutes:5.1f} min 1920x1080 @ {args.fps:g} fps = {frames:5d} frames "
                   f"({mb:.0f} MiB file, decoded {frames * 1920 * 1080 * 3 / 2**30:.1f} GiB): "
-                  f"peak RSS {rss:7.1f} MiB, {secs:6.1f} s, exit {rc}")  # fmt: skip
+                  f"{persons} person(s) lifted: peak RSS {rss:7.1f} MiB, {secs:6.1f} s, exit {rc}")  # fmt: skip
             video.unlink()
         (m0, f0, r0), (m1, f1, r1) = results
         print(f"{f1 / f0:.1f}x the frames -> {r1 / r0:.2f}x the peak RSS "
