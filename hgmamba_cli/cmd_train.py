@@ -111,6 +111,9 @@ def train(
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
     velocity_weight: Annotated[float, typer.Option(help="lambda of the velocity loss.")] = 20.0,
     frames: Annotated[int, typer.Option(help="Frames per window T (0 = the variant's).")] = 0,
+    layer_scale_init: Annotated[
+        float, typer.Option(help="Initial layer scale of the residual units (0 = the variant's).")
+    ] = 0.0,
     window_stride: Annotated[
         int, typer.Option(help="Frames between training window starts (0 = T, windows tile).")
     ] = 0,
@@ -148,7 +151,7 @@ def train(
     cfg = TrainConfig(
         out=str(out), data=str(data), variant=variant.lower(), dataset=dataset.lower(), two_d=two_d,
         epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-        velocity_weight=velocity_weight, frames=frames, window_stride=window_stride,
+        velocity_weight=velocity_weight, frames=frames, layer_scale_init=layer_scale_init, window_stride=window_stride,
         frame_stride=frame_stride, flip=not no_flip, seed=seed, device=device, amp=not no_amp,
         eval_every=eval_every, eval_tile_every=eval_tile_every, checkpoint_every=checkpoint_every,
         max_steps=max_steps, train_subjects=_subjects(train_subjects),

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -32,7 +32,7 @@ from hgmamba_core.device import resolve_device
 from hgmamba_core.errors import HGMambaError
 from hgmamba_core.evaluate import _autocast, predict_store, score
 from hgmamba_core.fileio import atomic_path, write_text_atomic
-from hgmamba_core.model import build_model, get_variant
+from hgmamba_core.model import VariantConfig, build_model, get_variant
 from hgmamba_core.model.checkpoint import checkpoint_dict, read_checkpoint, save_checkpoint
 
 
@@ -52,6 +52,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     velocity_weight: float = 20.0
     grad_clip: float = 1.0
+    layer_scale_init: float = 0.0  # initial layer-scale of every residual unit; 0 = the variant's
     frames: int = 0  # T; 0 = the variant's
     window_stride: int = 0  # distance between training window starts; 0 = T
     frame_stride: int = 1  # take every k-th frame inside a window (1 = native 50 fps)
@@ -73,6 +74,12 @@ class TrainConfig:
                 f"--frames {t} exceeds HGMamba-{self.variant}'s T = {get_variant(self.variant).frames}"
             )
         return t
+
+
+def model_config(cfg: TrainConfig) -> VariantConfig:
+    """The variant's config, with the run's layer-scale init when one is given (stored in checkpoints)."""
+    vc = get_variant(cfg.variant)
+    return replace(vc, layer_scale_init=cfg.layer_scale_init) if cfg.layer_scale_init > 0 else vc
 
 
 class Progress(Protocol):
@@ -177,7 +184,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = No
     length = cfg.resolved_frames()
     window_stride = cfg.window_stride or length
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.variant).to(device)
+    model = build_model(model_config(cfg)).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     amp = cfg.amp and device.type == "cuda"
 
@@ -300,7 +307,7 @@ def seconds_per_step(cfg: TrainConfig, steps: int = 5) -> float:
     """Measure the mean wall time of `steps` training steps on random inputs (after one warm-up)."""
     device = resolve_device(cfg.device)
     length = cfg.resolved_frames()
-    model = build_model(cfg.variant).to(device).train()
+    model = build_model(model_config(cfg)).to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = np.random.default_rng(0)
     x = torch.from_numpy(gen.normal(0, 0.5, (cfg.batch_size, length, 17, 3)).astype(np.float32)).to(
