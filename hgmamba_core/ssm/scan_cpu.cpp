@@ -21,7 +21,7 @@
 namespace {
 
 constexpr int64_t W = 16;   // channels per task = SIMD lanes
-constexpr int64_t TC = 32;  // time steps per tile
+constexpr int64_t TC = 16;  // time steps per tile
 constexpr int64_t kMaxState = 256;
 
 // exp the compiler can vectorize (libm's expf is a scalar call). Cephes' single-precision
