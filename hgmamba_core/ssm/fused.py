@@ -1,11 +1,13 @@
 """The fused CPU selective scan: a C++/OpenMP kernel built on first use, with autograd.
 
-The kernel walks L once per (batch, channel) with the n-dim state in a local array and walks
-back once for the gradient, so it pays none of the per-step kernel launches and state
-round-trips of a PyTorch loop. It is compiled with torch.utils.cpp_extension the first time
+The kernel walks L once per (batch row, block of 16 channels) with the state in local memory
+and SIMD lanes over the channels, and walks back once for the gradient (recomputing states
+chunk by chunk from checkpoints the forward saved), so it pays none of the per-step kernel
+launches and state round-trips of a PyTorch loop. It is compiled with torch.utils.cpp_extension the first time
 it is needed and cached in TORCH_EXTENSIONS_DIR (torch's default: ~/.cache/torch_extensions);
 torch's file lock serializes concurrent first builds. If it cannot be built, `load_extension`
-warns once and returns None, and callers fall back to the PyTorch paths.
+warns once and returns None, and callers fall back to the PyTorch paths (also forced by
+HGMAMBA_NO_FUSED=1).
 """
 
 from __future__ import annotations
