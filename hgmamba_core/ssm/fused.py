@@ -17,7 +17,6 @@ import hashlib
 import logging
 import os
 import platform
-import warnings
 from pathlib import Path
 
 import torch
@@ -52,7 +51,8 @@ def _build_attempts() -> list[tuple[str, list[str]]]:
 
 @functools.cache
 def load_extension():
-    """The compiled module (forward/backward), or None with one warning if it cannot be built.
+    """The compiled module (forward/backward), or None with one logged warning line if it
+    cannot be built.
 
     Built once per machine into torch's extension cache; later processes only load the .so
     (about 0.1 s). Set HGMAMBA_NO_FUSED=1 to skip it.
@@ -82,11 +82,9 @@ def load_extension():
     finally:
         log.setLevel(level)
     first = (str(errors[0]).strip().splitlines() or [type(errors[0]).__name__])[0]
-    warnings.warn(
-        f"hgmamba: fused CPU selective scan unavailable ({first[:200]}); "
-        "using the slower PyTorch scan",
-        RuntimeWarning,
-        stacklevel=2,
+    logging.getLogger(__name__).warning(
+        "hgmamba: fused CPU selective scan unavailable (%s); using the slower PyTorch scan",
+        first[:200],
     )
     return None
 
