@@ -253,3 +253,19 @@ def test_tiny_and_ragged_shapes(backend, shape):
     y, g = run(inputs, backend, True)
     assert rel_err(y, y_ref) <= 1e-4
     assert all(rel_err(g[k], g_ref[k]) <= 1e-4 for k in g_ref)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_inference_mode_and_partial_grads(backend):
+    inputs = make_inputs(2, 5, 40, seed=11)
+    plain = {k: v.detach() for k, v in inputs.items()}
+    y_ref = ssm.selective_scan_reference(**plain, delta_softplus=True)
+    with torch.inference_mode():
+        y = ssm.selective_scan(**plain, delta_softplus=True, backend=backend)
+    assert rel_err(y, y_ref) <= 1e-4
+    u = plain["u"].clone().requires_grad_()  # only u needs a gradient
+    y = ssm.selective_scan(**{**plain, "u": u}, delta_softplus=True, backend=backend)
+    y.sum().backward()
+    u_ref = plain["u"].clone().requires_grad_()
+    ssm.selective_scan_reference(**{**plain, "u": u_ref}, delta_softplus=True).sum().backward()
+    assert rel_err(u.grad, u_ref.grad) <= 1e-4
