@@ -16,7 +16,12 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 namespace {
 
@@ -64,6 +69,36 @@ inline float vlog1p_unit(float e) {
 }
 
 inline double vlog1p_unit(double e) { return std::log1p(e); }
+
+// out[i] = sum over w of rows[i * 16 + w], for 16 rows of 16 floats.
+inline void row_sums_16(const float* rows, float* out) {
+#if defined(__AVX512F__)
+  // Transpose-and-add in four rounds (46 shuffles/adds instead of 16 horizontal sums).
+  __m512 s1[8], s2[4], s3[2];
+  for (int k = 0; k < 8; ++k) {  // lanes 0-7: row k partials, 8-15: row k + 8
+    const __m512 a = _mm512_loadu_ps(rows + 16 * k), b = _mm512_loadu_ps(rows + 16 * (k + 8));
+    s1[k] = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xEE));
+  }
+  for (int k = 0; k < 4; ++k)  // 128-bit blocks: rows k, k + 8, k + 4, k + 12
+    s2[k] = _mm512_add_ps(_mm512_shuffle_f32x4(s1[k], s1[k + 4], 0x88),
+                          _mm512_shuffle_f32x4(s1[k], s1[k + 4], 0xDD));
+  for (int k = 0; k < 2; ++k)
+    s3[k] = _mm512_add_ps(_mm512_shuffle_ps(s2[k], s2[k + 2], 0x44),
+                          _mm512_shuffle_ps(s2[k], s2[k + 2], 0xEE));
+  const __m512 s4 = _mm512_add_ps(_mm512_shuffle_ps(s3[0], s3[1], 0x88),
+                                  _mm512_shuffle_ps(s3[0], s3[1], 0xDD));
+  // s4 holds rows 0 2 1 3 8 10 9 11 4 6 5 7 12 14 13 15; put them in order.
+  const __m512i pos = _mm512_setr_epi32(0, 2, 1, 3, 8, 10, 9, 11, 4, 6, 5, 7, 12, 14, 13, 15);
+  _mm512_storeu_ps(out, _mm512_permutexvar_ps(pos, s4));
+#else
+  for (int i = 0; i < 16; ++i) {
+    float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+    for (int w = 0; w < 16; ++w) acc += rows[i * 16 + w];
+    out[i] = acc;
+  }
+#endif
+}
 
 template <typename T>
 inline T softplus_fn(T x) {
@@ -359,6 +394,11 @@ void backward_kernel(const T* u, const T* delta, const T* A, const T* Bt, const 
           const T* at = abuf.data() + t * nw;
           T* dCq = dCb + (t0 + t) * n;
           T* dBq = dBb + (t0 + t) * n;
+          if constexpr (std::is_same_v<T, float> && NT == 16 && W == 16) {
+            row_sums_16(ht, dCq);
+            row_sums_16(at, dBq);
+            continue;
+          }
           for (int64_t i = 0; i < n; ++i) {
             T sc = T(0), sb = T(0);
 #pragma omp simd reduction(+ : sc, sb)
