@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> None:
         if os.environ.get("HGMAMBA_DEBUG"):
             raise
         _fail(f"unexpected {type(e).__name__}: {e} (set HGMAMBA_DEBUG=1 for a traceback)", 1)
+    if rc == 130:  # Typer turns Ctrl-C into a return code without a message
+        _fail("interrupted; no partial output was kept", 130)
     sys.exit(rc if isinstance(rc, int) else 0)
 
 
