@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.table import Table
 
 from hgmamba_core.errors import HGMambaError
-from hgmamba_core.evaluate import evaluate_checkpoint, save_predictions
 from hgmamba_core.fileio import write_text_atomic
 
 
@@ -52,6 +51,8 @@ def evaluate(
         raise HGMambaError("--batch-size must be >= 1")
     if not checkpoint.is_file():
         raise HGMambaError(f"checkpoint not found: {checkpoint}")
+    from hgmamba_core.evaluate import evaluate_checkpoint, save_predictions  # torch: only now
+
     run = evaluate_checkpoint(
         dataset, data, checkpoint, two_d, _list(subjects), _list(actions),
         flip=not no_flip, device=device, batch_size=batch_size,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from hgmamba_core.pipeline import DEFAULT_OUT, LiftOptions, LiftReport, parse_exports, run_lift
-from hgmamba_core.world import WorldConfig
+if TYPE_CHECKING:  # the pipeline pulls in numpy/torch: imported only when `lift` runs
+    from hgmamba_core.pipeline import LiftReport
+
+DEFAULT_OUT = Path("results")  # == hgmamba_core.pipeline.DEFAULT_OUT (checked in the tests)
 
 
 def lift(
@@ -40,8 +41,11 @@ def lift(
     detector_weights: Path | None = typer.Option(
         None, "--detector-weights", help="YOLO-Pose weights (default: the shipped yolo11n-pose)."
     ),
-    detector_imgsz: int = typer.Option(
-        640, "--detector-imgsz", help="Detector input size (320 is ~3x faster on a CPU)."
+    detector_imgsz: int | None = typer.Option(
+        None,
+        "--detector-imgsz",
+        help="Detector input size (default 640; 960 for the demo clip's small people; "
+        "320 is ~3x faster on a CPU).",
     ),
     conf: float = typer.Option(0.25, "--conf", help="Detector person confidence threshold."),
     max_gap: int | None = typer.Option(
@@ -52,6 +56,9 @@ def lift(
     tilt: float = typer.Option(10.0, "--tilt", help="Assumed camera tilt, degrees looking down."),
 ) -> None:
     """Lift the people in a video to 3D (metres, z-up world) and write npy/json/csv/bvh + mp4."""
+    from hgmamba_core.pipeline import LiftOptions, parse_exports, run_lift
+    from hgmamba_core.world import WorldConfig
+
     opts = LiftOptions(
         video=video, keypoints=keypoints, layout=layout, variant=variant, checkpoint=checkpoint,
         out=out, person=person, device=device, smooth=smooth, render=not no_render,
@@ -63,6 +70,9 @@ def lift(
 
 
 def print_summary(rep: LiftReport) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     ids = ", ".join(str(i) for i in rep.track_ids)
     console.print(

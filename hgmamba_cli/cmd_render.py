@@ -6,10 +6,10 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
-from hgmamba_core.render import DEFAULT_VIEW, parse_frames, parse_view
-from hgmamba_core.render_result import render_result
+# == hgmamba_core.render.DEFAULT_VIEW (checked in the tests); that module imports cv2/matplotlib,
+# so it is imported only when the command runs.
+DEFAULT_VIEW = (-65.0, 15.0)
 
 
 def render(
@@ -34,6 +34,11 @@ def render(
     ),
 ) -> None:
     """Re-render saved results without re-running detection or the lifter."""
+    from rich.console import Console
+
+    from hgmamba_core.render import parse_frames, parse_view
+    from hgmamba_core.render_result import render_result
+
     path = render_result(
         result_dir, video=video, view=parse_view(view),
         frames=parse_frames(frames) if frames else None, fps=fps, png=png, gt_file=gt,

@@ -18,8 +18,6 @@ from rich.progress import (
 )
 
 from hgmamba_core.errors import HGMambaError
-from hgmamba_core.train import TrainConfig
-from hgmamba_core.train import train as run_training
 
 
 class RichProgress:
@@ -148,6 +146,9 @@ def train(
     """Train a lifter (paper recipe by default); --resume continues an interrupted run exactly."""
     if epochs < 1 or batch_size < 1 or lr <= 0:
         raise HGMambaError("--epochs and --batch-size must be >= 1 and --lr > 0")
+    from hgmamba_core.train import TrainConfig  # torch: only when the command runs
+    from hgmamba_core.train import train as run_training
+
     cfg = TrainConfig(
         out=str(out), data=str(data), variant=variant.lower(), dataset=dataset.lower(), two_d=two_d,
         epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,

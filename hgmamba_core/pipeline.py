@@ -10,23 +10,31 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hgmamba_core.errors import HGMambaError
-from hgmamba_core.lift import Lifter
 from hgmamba_core.poses import Pose2DSequence, Pose3DSequence, normalize_screen
 from hgmamba_core.world import WorldConfig, to_world
+
+if TYPE_CHECKING:  # torch is imported only when a lifter is loaded
+    from hgmamba_core.lift import Lifter
 
 EXPORT_FORMATS = ("npy", "json", "csv", "bvh")
 DEFAULT_OUT = Path("results")
 DEMO_CLIP = Path("demo") / "vtest_10s.mp4"
+DEFAULT_DETECTOR_IMGSZ = 640
+# The demo clip's people are ~80 px tall in 768x576 frames: at 640 YOLO11n-pose finds them in
+# few frames (longest track 8 of 100), at 960 it tracks most of them through the clip.
+DEMO_DETECTOR_IMGSZ = 960
 ASSETS_ENV = "HGMAMBA_ASSETS"
 
 
@@ -66,7 +74,7 @@ class LiftOptions:
     render: bool = True
     exports: tuple[str, ...] = EXPORT_FORMATS
     detector_weights: Path | None = None
-    detector_imgsz: int = 640
+    detector_imgsz: int | None = None  # None: 640, or DEMO_DETECTOR_IMGSZ for the demo clip
     conf: float = 0.25
     max_gap: int | None = None  # None: about half a second
     batch_size: int = 64
@@ -141,6 +149,14 @@ def _resolve_inputs(opts: LiftOptions) -> tuple[Path | None, Path | None, str]:
     return video, kp, stem
 
 
+def detector_imgsz(opts: LiftOptions) -> int:
+    """--detector-imgsz if given; else DEMO_DETECTOR_IMGSZ for the demo run, 640 otherwise."""
+    if opts.detector_imgsz is not None:
+        return int(opts.detector_imgsz)
+    demo = opts.video is None and opts.keypoints is None
+    return DEMO_DETECTOR_IMGSZ if demo else DEFAULT_DETECTOR_IMGSZ
+
+
 def _prepare_out_dir(path: Path) -> bool:
     """Create the folder if needed and prove we can write there; True if we created it."""
     created = not path.exists()
@@ -156,8 +172,28 @@ def _prepare_out_dir(path: Path) -> bool:
     return created
 
 
+def default_h36m_dir() -> Path | None:
+    """The Human3.6M folder beside the checkout (../shared/data/h36m), if it is there."""
+    d = Path(__file__).resolve().parents[2] / "shared" / "data" / "h36m"
+    return d if d.is_dir() else None
+
+
+def train_command(variant: str) -> tuple[str, Path]:
+    """(the `hgmamba train` command that trains `variant` on Human3.6M, its best.pt path)."""
+    data = default_h36m_dir()
+    run = Path("runs") / f"hgmamba_{variant}_h36m"
+    cmd = (
+        f"hgmamba train --data {shlex.quote(str(data)) if data else 'H36M_DIR'} "
+        f"--dataset h36m --variant {variant} --out {run}"
+    )
+    return cmd, run / "best.pt"
+
+
 def resolve_checkpoint(variant: str | None, checkpoint: Path | None) -> tuple[str, Path]:
-    """(variant, checkpoint path); a missing default says how to train one."""
+    """(variant, checkpoint path); the default is assets/weights/hgmamba_<variant>_h36m.pt.
+
+    A missing default is a one-line error naming the variant and the exact training command.
+    """
     from hgmamba_core.model import get_variant
 
     name = get_variant(variant or "xs").name  # unknown variant -> one-line error
@@ -165,12 +201,19 @@ def resolve_checkpoint(variant: str | None, checkpoint: Path | None) -> tuple[st
         if not checkpoint.is_file():
             raise HGMambaError(f"checkpoint not found: {checkpoint}")
         return name, checkpoint
-    shipped = find_asset(Path("weights") / default_checkpoint_name(name))
+    weights = Path("weights") / default_checkpoint_name(name)
+    shipped = find_asset(weights)
     if shipped is None:
+        cmd, best = train_command(name)
+        where = (
+            ""
+            if default_h36m_dir()
+            else (" (H36M_DIR: a Human3.6M folder with h36m_3d_17j.npz or VideoPose3D's files)")
+        )
         raise HGMambaError(
-            f"no trained weights ship for HGMamba-{name} yet "
-            f"(assets/weights/{default_checkpoint_name(name)} is missing): train them with "
-            f"`hgmamba train --dataset h36m --variant {name}` or pass --checkpoint PATH"
+            f"no trained weights ship for HGMamba-{name} yet (assets/{weights} is missing): "
+            f"train them with `{cmd}`{where}, then pass --checkpoint {best} "
+            f"or copy it to assets/{weights}"
         )
     return name, shipped
 
@@ -179,6 +222,7 @@ def load_lifter(opts: LiftOptions) -> Lifter:
     """The checkpoint as a Lifter on the chosen device, checked against --variant."""
     import hgmamba_core
     from hgmamba_core.device import resolve_device
+    from hgmamba_core.lift import Lifter
 
     variant, ckpt = resolve_checkpoint(opts.variant, opts.checkpoint)
     device = resolve_device(opts.device)
@@ -304,8 +348,11 @@ def _run_front_end(
         stages["read 2D"] = StageTime(res.timing.total_s, res.poses.num_frames)
     else:
         assert video is not None
+        imgsz = detector_imgsz(opts)
+        if opts.detector_imgsz is None and imgsz != DEFAULT_DETECTOR_IMGSZ:
+            notes.append(f"demo clip: detector input size {imgsz} for its small people")
         res = detect_video(
-            video, weights=opts.detector_weights, imgsz=opts.detector_imgsz, device=opts.device,
+            video, weights=opts.detector_weights, imgsz=imgsz, device=opts.device,
             conf=opts.conf, person=opts.person, max_gap=opts.max_gap, smooth=opts.smooth,
             progress=opts.progress,
         )  # fmt: skip

@@ -1,0 +1,124 @@
+"""`hgmamba lift` defaults: the demo's detector size, the shipped weights, and the error (with a
+runnable `hgmamba train` command) when those weights are missing."""
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import typer
+
+from hgmamba_cli.app import app, main
+from hgmamba_core import pipeline
+from hgmamba_core.pipeline import (
+    DEMO_CLIP,
+    LiftOptions,
+    default_checkpoint_name,
+    detector_imgsz,
+    resolve_checkpoint,
+    run_lift,
+)
+
+REPO_ASSETS = Path(pipeline.__file__).resolve().parents[1] / "assets"
+
+
+def test_detector_size_is_960_for_the_demo_clip_only():
+    assert detector_imgsz(LiftOptions()) == 960  # no VIDEO, no keypoints: the demo clip
+    assert detector_imgsz(LiftOptions(video=Path("clip.mp4"))) == 640
+    assert detector_imgsz(LiftOptions(detector_imgsz=320)) == 320  # the user's choice wins
+    assert detector_imgsz(LiftOptions(video=Path("clip.mp4"), detector_imgsz=1280)) == 1280
+
+
+@pytest.fixture
+def empty_assets(tmp_path, monkeypatch) -> Path:
+    """An assets folder with the demo clip but no lifter weights, searched alone."""
+    assets = tmp_path / "assets"
+    (assets / "demo").mkdir(parents=True)
+    (assets / "weights").mkdir()
+    (assets / DEMO_CLIP).symlink_to(REPO_ASSETS / DEMO_CLIP)
+    monkeypatch.setattr(pipeline, "assets_dirs", lambda: [assets])
+    return assets
+
+
+def _train_help() -> str:
+    r = subprocess.run(
+        [sys.executable, "-m", "hgmamba_cli.app", "train", "--help"],
+        capture_output=True, text=True, timeout=120, env=dict(os.environ, COLUMNS="200"),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+@pytest.mark.parametrize("variant", ["xs", "s", "b"])
+def test_missing_weights_name_the_variant_and_a_train_command_that_parses(variant, empty_assets):
+    with pytest.raises(pipeline.HGMambaError) as e:
+        resolve_checkpoint(variant, None)
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert f"HGMamba-{variant}" in msg and default_checkpoint_name(variant) in msg
+    cmd = re.search(r"`(hgmamba train [^`]*)`", msg).group(1)
+    args = shlex.split(cmd)[2:]
+    # Typer's own parser: unknown flags, missing required options or bad values raise here.
+    train = typer.main.get_command(app).commands["train"]
+    ctx = train.make_context("train", list(args))
+    assert ctx.params["variant"] == variant and ctx.params["dataset"] == "h36m"
+    data = pipeline.default_h36m_dir()
+    if data is not None:
+        assert ctx.params["data"] == data and data.is_dir()
+    # The checkpoint it points to is the one that run writes.
+    best = re.search(r"--checkpoint (\S+)", msg).group(1)
+    assert Path(best) == ctx.params["out"] / "best.pt"
+    help_text = _train_help()
+    for flag in (a for a in args if a.startswith("--")):
+        assert re.search(rf"(?<![\w-]){flag}(?![\w-])", help_text), f"no {flag} in train --help"
+
+
+def test_cli_without_weights_is_one_line_error_with_the_command(empty_assets, tmp_path, capsys):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as e:
+        main(["lift", "--no-render", "--out", str(out)])  # the README's main job, on the demo
+    assert e.value.code != 0
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "HGMamba-xs" in err and "`hgmamba train " in err and "--variant xs" in err
+    assert not out.exists()  # failed before touching the disk
+
+
+def _keypoints(path: Path, n: int = 40) -> Path:
+    t = np.arange(n, dtype=np.float32)[:, None]
+    base = np.array(
+        [[500, 500], [470, 500], [470, 650], [470, 800], [530, 500], [530, 650], [530, 800],
+         [500, 420], [500, 340], [500, 300], [500, 250], [550, 340], [570, 420], [580, 500],
+         [450, 340], [430, 420], [420, 500]], dtype=np.float32,
+    )  # fmt: skip
+    kp = np.repeat(base[None], n, axis=0)
+    kp[..., 0] += 2.0 * t
+    kp = np.concatenate([kp, np.full((n, 17, 1), 0.9, np.float32)], axis=-1)
+    np.savez(path, keypoints=kp, fps=25.0, size=np.array([1000, 1000]), layout="h36m")
+    return path
+
+
+def test_shipped_xs_weights_are_the_default(tmp_path, monkeypatch):
+    """assets/weights/hgmamba_xs_h36m.pt (here in a temporary $HGMAMBA_ASSETS) is picked up
+    with neither --checkpoint nor --variant."""
+    from hgmamba_core.model import build_model
+    from hgmamba_core.model.checkpoint import save_checkpoint
+
+    assets = tmp_path / "assets"
+    (assets / "weights").mkdir(parents=True)
+    shipped = assets / "weights" / default_checkpoint_name("xs")
+    save_checkpoint(shipped, build_model("xs"), meta={"trained": False})
+    monkeypatch.setenv(pipeline.ASSETS_ENV, str(assets))
+    assert resolve_checkpoint(None, None) == ("xs", shipped.resolve())
+    assert resolve_checkpoint("xs", None) == ("xs", shipped.resolve())
+    opts = LiftOptions(
+        keypoints=_keypoints(tmp_path / "walk.npz"), out=tmp_path / "out", render=False,
+        exports=("npy",), progress=False,
+    )  # fmt: skip
+    rep = run_lift(opts)
+    assert rep.variant == "xs" and Path(rep.checkpoint) == shipped.resolve()
+    assert np.load(tmp_path / "out" / "walk" / "pose3d.npy").shape == (40, 1, 17, 3)
