@@ -199,6 +199,15 @@ def test_through_selective_scan_dispatch():
 
 
 @interp
+def test_empty_sequence():
+    inputs = {k: v.requires_grad_() for k, v in make_inputs(2, 3, 0).items()}
+    y = selective_scan_triton(**inputs, delta_softplus=True)
+    assert y.shape == (2, 3, 0)
+    y.sum().backward()
+    assert inputs["A"].grad.shape == (3, 16) and not inputs["A"].grad.any()
+
+
+@interp
 def test_partial_requires_grad():
     """Only some inputs need gradients (frozen A, say): the others come back as None."""
     inputs = make_inputs(1, 6, 9, seed=7)

@@ -28,7 +28,10 @@ import torch.nn.functional as F
 from hgmamba_core.errors import HGMambaError
 from hgmamba_core.ssm.reference import prepare_delta
 
-BLOCK_D = 32  # channels per program: b * cdiv(d, 32) programs, 4 state values per thread
+# Channels per program and warps: b * cdiv(d, 32) programs, 4 state values per thread. On an
+# H200 at the lifter's shape, BLOCK_D 16..64 x 1..8 warps timed within run-to-run noise
+# (bench/scan_gpu.py --sweep), so these are not tuned further.
+BLOCK_D = 32
 NUM_WARPS = 4
 
 
@@ -168,6 +171,8 @@ def _launch_forward(u, dt, A, B, C, store_h: bool, block_d: int, num_warps: int)
     n = A.shape[1]
     y = torch.empty_like(u)
     h = u.new_empty((b, length, d, n) if store_h else (1,))
+    if u.numel() == 0:  # no program to launch (an empty grid is an error in triton)
+        return y, h
     grid = (b, triton_cdiv(d, block_d))
     scan_fwd[grid](
         u, dt, A, B, C, y, h, length, d, n,
@@ -204,6 +209,8 @@ class _TritonScan(torch.autograd.Function):
         dA = u.new_empty(b, d, n)
         dB = u.new_empty(b, nblocks, length, n)
         dC = u.new_empty(b, nblocks, length, n)
+        if u.numel() == 0:
+            return du, ddt, torch.zeros_like(A), dB.sum(1), dC.sum(1), None, None
         scan_bwd[(b, nblocks)](
             u, dt, A, B, C, h, dy, du, ddt, dA, dB, dC, length, d, n,
             BLOCK_D=block_d, NP=_padded_n(n), num_warps=num_warps,
