@@ -14,6 +14,7 @@ import shlex
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,7 +227,17 @@ def load_lifter(opts: LiftOptions) -> Lifter:
 
     variant, ckpt = resolve_checkpoint(opts.variant, opts.checkpoint)
     device = resolve_device(opts.device)
-    model = hgmamba_core.load_lifter(ckpt, device=device)
+    try:
+        with warnings.catch_warnings():  # torch warns about junk bytes before failing on them
+            warnings.simplefilter("ignore", UserWarning)
+            model = hgmamba_core.load_lifter(ckpt, device=device)
+    except (IndexError, KeyError, AttributeError, UnicodeDecodeError) as e:
+        # Random bytes can make torch's unpickler fail in these ways too (not only with
+        # UnpicklingError/RuntimeError, which the loader reports itself).
+        raise HGMambaError(
+            f"cannot read checkpoint {ckpt}: not a file written by 'hgmamba train' "
+            f"({type(e).__name__}: {e})"
+        ) from None
     cfg = model.cfg
     if opts.variant is not None and cfg.name != variant:
         raise HGMambaError(
