@@ -48,7 +48,10 @@ class TrainConfig:
     epochs: int = 90
     batch_size: int = 16
     lr: float = 5e-4
-    lr_decay: float = 0.99
+    lr_decay: float = 0.99  # per epoch, for lr_schedule "exp"
+    lr_schedule: str = "exp"  # "exp" (paper: x lr_decay per epoch) or "cosine" (per step)
+    warmup_steps: int = 0  # linear warm-up from 0 to lr (both schedules)
+    time_budget_min: float = 0.0  # > 0: fix max_steps from the measured speed to fit this budget
     weight_decay: float = 0.01
     velocity_weight: float = 20.0
     grad_clip: float = 1.0
@@ -74,6 +77,24 @@ class TrainConfig:
                 f"--frames {t} exceeds HGMamba-{self.variant}'s T = {get_variant(self.variant).frames}"
             )
         return t
+
+
+def learning_rate(cfg: TrainConfig, epoch: int, global_step: int, total_steps: int) -> float:
+    """The lr of one step: linear warm-up, then x lr_decay per epoch or a cosine to 1 % of lr."""
+    warm = min(1.0, (global_step + 1) / cfg.warmup_steps) if cfg.warmup_steps > 0 else 1.0
+    if cfg.lr_schedule == "exp":
+        return cfg.lr * warm * cfg.lr_decay**epoch
+    if cfg.lr_schedule == "cosine":
+        span = max(total_steps - cfg.warmup_steps, 1)
+        p = min(max(global_step - cfg.warmup_steps, 0) / span, 1.0)
+        return cfg.lr * warm * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * p)))
+    raise HGMambaError(f"unknown --lr-schedule '{cfg.lr_schedule}': choose exp or cosine")
+
+
+def budget_steps(cfg: TrainConfig, done: int, seconds: float, steps_timed: int) -> int:
+    """max_steps that fits the rest of cfg.time_budget_min, from `steps_timed` steps in `seconds`."""
+    left = cfg.time_budget_min * 60.0 - seconds
+    return done + max(int(left / max(seconds / steps_timed, 1e-9)), 0)
 
 
 def model_config(cfg: TrainConfig) -> VariantConfig:
@@ -172,6 +193,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = No
         )
         # Only the run length, device and checkpoint cadence may change on resume.
         for name in ("epochs", "max_steps", "device", "checkpoint_every", "eval_every"):
+            if name == "max_steps" and not cfg.max_steps and stored.time_budget_min > 0:
+                continue  # keep the step count the time budget fixed (the cosine depends on it)
             setattr(stored, name, getattr(cfg, name))
         stored.out, stored.data = cfg.out, cfg.data or stored.data
         cfg = stored
@@ -224,25 +247,40 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = No
             torch.save(checkpoint_dict(model, _meta(cfg, length), train=train_state), tmp)
 
     loss_sum, loss_n = state["train"]["epoch_loss"] if state is not None else (0.0, 0)
+    # On CUDA the loss is read back every `sync_every` steps only, so the CPU can queue kernels
+    # ahead of the GPU; on the CPU every step (bit-identical resume does not depend on it).
+    sync_every = 25 if device.type == "cuda" else 1
+    loss_acc, pending, shown = torch.zeros((), device=device), 0, float("nan")
+    t_start, start_step = time.time(), global_step
+    probe_at = start_step + 30 if cfg.time_budget_min > 0 and not cfg.max_steps else -1
     stopped = False
     model.train()
+
+    def flush() -> None:
+        nonlocal loss_acc, pending, shown, loss_sum, loss_n
+        if pending:
+            value = float(loss_acc)
+            if not math.isfinite(value):
+                raise HGMambaError(
+                    f"training diverged (loss {value / pending}) at epoch {epoch}, step {step_in_epoch}"
+                )
+            loss_sum, loss_n, shown = loss_sum + value, loss_n + pending, value / pending
+            loss_acc, pending = torch.zeros((), device=device), 0
+
     while epoch < cfg.epochs and not stopped:
-        lr = cfg.lr * cfg.lr_decay**epoch
-        for g in opt.param_groups:
-            g["lr"] = lr
         if progress:
             progress.start_epoch(epoch, cfg.epochs, steps, step_in_epoch)
         t0 = time.time()
+        lr = learning_rate(cfg, epoch, global_step, cfg.max_steps or cfg.epochs * steps)
         for batch in windows.batches(epoch, cfg.seed, cfg.batch_size, start_step=step_in_epoch):
-            x = torch.from_numpy(batch.inputs).to(device)
-            y = torch.from_numpy(batch.targets).to(device)
+            lr = learning_rate(cfg, epoch, global_step, cfg.max_steps or cfg.epochs * steps)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            x = torch.from_numpy(batch.inputs).to(device, non_blocking=True)
+            y = torch.from_numpy(batch.targets).to(device, non_blocking=True)
             with _autocast(device, amp):
                 pred = model(x)
             loss = lifter_loss(pred.float(), y, cfg.velocity_weight)
-            if not torch.isfinite(loss):
-                raise HGMambaError(
-                    f"training diverged (loss {loss.item()}) at epoch {epoch}, step {step_in_epoch}"
-                )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
@@ -250,13 +288,26 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = No
             opt.step()
             step_in_epoch += 1
             global_step += 1
-            loss_sum += float(loss.detach())
-            loss_n += 1
+            loss_acc, pending = loss_acc + loss.detach(), pending + 1
+            if pending >= sync_every or step_in_epoch >= steps:
+                flush()
             if progress:
-                progress.step(float(loss.detach()), lr)
-            if cfg.max_steps and global_step >= cfg.max_steps:
-                stopped = step_in_epoch < steps
+                progress.step(shown, lr)
+            if global_step == probe_at:
+                flush()
+                cfg.max_steps = budget_steps(
+                    cfg, global_step, time.time() - t_start, global_step - start_step
+                )
+                write_text_atomic(out / "config.json", json.dumps(asdict(cfg), indent=2) + "\n")
+                if progress:
+                    progress.message(
+                        f"time budget {cfg.time_budget_min} min: {cfg.max_steps} steps"
+                    )
+            over_time = cfg.time_budget_min > 0 and time.time() - t_start > cfg.time_budget_min * 60
+            if (cfg.max_steps and global_step >= cfg.max_steps) or over_time:
+                stopped = step_in_epoch < steps or over_time
                 if stopped:
+                    flush()
                     save_last(epoch, step_in_epoch, loss_sum, loss_n)
                     break
             if (
@@ -264,7 +315,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = No
                 and global_step % cfg.checkpoint_every == 0
                 and step_in_epoch < steps
             ):
+                flush()
                 save_last(epoch, step_in_epoch, loss_sum, loss_n)
+        flush()
         if stopped:
             break
         record: dict = {
