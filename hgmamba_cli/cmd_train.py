@@ -106,6 +106,14 @@ def train(
     epochs: Annotated[int, typer.Option(help="Number of epochs (paper: 90).")] = 90,
     batch_size: Annotated[int, typer.Option(help="Windows per batch (paper: 16).")] = 16,
     lr: Annotated[float, typer.Option(help="AdamW learning rate, decayed x0.99 per epoch.")] = 5e-4,
+    lr_schedule: Annotated[
+        str, typer.Option(help="exp (x0.99 per epoch, the paper's) or cosine (per step, to 1 %).")
+    ] = "exp",
+    warmup_steps: Annotated[int, typer.Option(help="Linear lr warm-up steps.")] = 0,
+    time_budget_min: Annotated[
+        float,
+        typer.Option(help="Fit the run into this many minutes (sets --max-steps from the speed)."),
+    ] = 0.0,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
     velocity_weight: Annotated[float, typer.Option(help="lambda of the velocity loss.")] = 20.0,
     frames: Annotated[int, typer.Option(help="Frames per window T (0 = the variant's).")] = 0,
@@ -121,7 +129,9 @@ def train(
     no_flip: Annotated[bool, typer.Option("--no-flip", help="No flip augmentation.")] = False,
     seed: Annotated[int, typer.Option(help="Seed for weights, data order and augmentation.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    no_amp: Annotated[bool, typer.Option("--no-amp", help="No bf16 autocast on CUDA.")] = False,
+    amp: Annotated[
+        bool, typer.Option("--amp", help="bf16 autocast on CUDA (off by default: not faster here).")
+    ] = False,
     eval_every: Annotated[
         int, typer.Option(help="Quick test evaluation every k epochs (0 = never).")
     ] = 1,
@@ -146,14 +156,19 @@ def train(
     """Train a lifter (paper recipe by default); --resume continues an interrupted run exactly."""
     if epochs < 1 or batch_size < 1 or lr <= 0:
         raise HGMambaError("--epochs and --batch-size must be >= 1 and --lr > 0")
+    if lr_schedule.lower() not in ("exp", "cosine"):
+        raise HGMambaError(f"unknown --lr-schedule '{lr_schedule}': choose exp or cosine")
+    if warmup_steps < 0 or time_budget_min < 0:
+        raise HGMambaError("--warmup-steps and --time-budget-min must be >= 0")
     from hgmamba_core.train import TrainConfig  # torch: only when the command runs
     from hgmamba_core.train import train as run_training
 
     cfg = TrainConfig(
         out=str(out), data=str(data), variant=variant.lower(), dataset=dataset.lower(), two_d=two_d,
         epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+        lr_schedule=lr_schedule.lower(), warmup_steps=warmup_steps, time_budget_min=time_budget_min,
         velocity_weight=velocity_weight, frames=frames, layer_scale_init=layer_scale_init, window_stride=window_stride,
-        frame_stride=frame_stride, flip=not no_flip, seed=seed, device=device, amp=not no_amp,
+        frame_stride=frame_stride, flip=not no_flip, seed=seed, device=device, amp=amp,
         eval_every=eval_every, eval_tile_every=eval_tile_every, checkpoint_every=checkpoint_every,
         max_steps=max_steps, train_subjects=_subjects(train_subjects),
         test_subjects=_subjects(test_subjects),

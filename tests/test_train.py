@@ -66,3 +66,33 @@ def test_resume_equals_uninterrupted(mini_data, tmp_path):
         assert ra["test_mpjpe_mm"] == rb["test_mpjpe_mm"]
     with pytest.raises(HGMambaError, match="nothing to resume"):
         train(_cfg(mini_data, tmp_path / "none"), resume=True)
+
+
+def test_learning_rate_schedules():
+    from hgmamba_core.train import learning_rate
+
+    exp = TrainConfig(out="o", data="d", lr=1e-3, lr_decay=0.5, warmup_steps=4)
+    assert learning_rate(exp, 0, 0, 100) == pytest.approx(0.25e-3)  # warm-up 1/4
+    assert learning_rate(exp, 2, 50, 100) == pytest.approx(0.25e-3)  # 0.5 ** 2
+    cos = TrainConfig(out="o", data="d", lr=1e-3, lr_schedule="cosine", warmup_steps=10)
+    assert learning_rate(cos, 0, 9, 110) == pytest.approx(1e-3)  # end of warm-up: peak
+    assert learning_rate(cos, 0, 60, 110) == pytest.approx(1e-3 * (0.01 + 0.99 * 0.5))  # half way
+    assert learning_rate(cos, 0, 110, 110) == pytest.approx(1e-5)  # floor: 1 % of lr
+    with pytest.raises(HGMambaError, match="lr-schedule"):
+        learning_rate(TrainConfig(out="o", data="d", lr_schedule="step"), 0, 0, 10)
+
+
+def test_time_budget_fixes_steps(mini_data, tmp_path):
+    from hgmamba_core.train import budget_steps
+
+    cfg = TrainConfig(out="o", data="d", time_budget_min=1.0)
+    assert budget_steps(cfg, 30, 6.0, 30) == 30 + 270  # 0.2 s/step, 54 s left
+    assert budget_steps(cfg, 30, 70.0, 30) == 30  # over budget: stop now
+    # a run of 1000 epochs with a 3 s budget stops by itself with a resumable checkpoint
+    run = _cfg(mini_data, tmp_path / "b", epochs=1000, lr_schedule="cosine", time_budget_min=0.05)
+    res = train(run)
+    assert res.stopped_early and res.epochs_done < 1000
+    assert "train" in read_checkpoint(tmp_path / "b" / "last.pt")
+    stored = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert stored["lr_schedule"] == "cosine"
+    assert stored["max_steps"] == 0 or stored["max_steps"] >= 30  # set once 30 steps are timed
