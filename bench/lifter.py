@@ -76,10 +76,12 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5, help="timed repeats per setting")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     ap.add_argument("--no-cuda", action="store_true")
+    ap.add_argument("--no-cpu", action="store_true", help="CUDA only (short GPU leases)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() and not args.no_cuda else [])
+    devices = [] if args.no_cpu else ["cpu"]
+    devices += ["cuda"] if torch.cuda.is_available() and not args.no_cuda else []
     print(f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, {time.ctime()}")
     for device in devices:
         for v in args.variants.split(","):

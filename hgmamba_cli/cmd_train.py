@@ -149,7 +149,7 @@ def train(
         typer.Option(
             "--resume",
             help="Continue the run in --out exactly; its stored settings win except --epochs,"
-            " --max-steps, --device, --checkpoint-every and --eval-every.",
+            " --max-steps, --time-budget-min, --device, --checkpoint-every and --eval-every.",
         ),
     ] = False,
 ) -> None:

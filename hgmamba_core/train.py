@@ -193,10 +193,16 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = No
             }
         )
         # Only the run length, device and checkpoint cadence may change on resume.
+        # A new --time-budget-min re-times the run (a new session on another machine); without
+        # one, a budgeted run keeps the step count its budget fixed (the cosine depends on it).
+        new_budget = cfg.time_budget_min > 0
         for name in ("epochs", "max_steps", "device", "checkpoint_every", "eval_every"):
-            if name == "max_steps" and not cfg.max_steps and stored.time_budget_min > 0:
-                continue  # keep the step count the time budget fixed (the cosine depends on it)
+            budgeted = stored.time_budget_min > 0 and not new_budget
+            if name == "max_steps" and not cfg.max_steps and budgeted:
+                continue
             setattr(stored, name, getattr(cfg, name))
+        if new_budget:
+            stored.time_budget_min = cfg.time_budget_min
         stored.out, stored.data = cfg.out, cfg.data or stored.data
         cfg = stored
     elif last_path.exists():

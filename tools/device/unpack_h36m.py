@@ -1,0 +1,31 @@
+"""On the GPU machine: rebuild a folder `load_h36m` reads (float32 metres) from the int16 pack.
+
+python3 tools/device/unpack_h36m.py [--pack .devcarry/h36m_pack] [--out /tmp/h36m]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pack", default=".devcarry/h36m_pack")
+    ap.add_argument("--out", default="/tmp/h36m")
+    args = ap.parse_args()
+    pack, out = Path(args.pack), Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with np.load(pack / "h36m_3d_mm.npz") as z:
+        np.savez(out / "h36m_3d_17j.npz", **{k: z[k].astype(np.float32) / 1000.0 for k in z.files})
+    with np.load(pack / "h36m_sh_test.npz") as s:
+        np.savez(out / "h36m_sh_2d.npz", **{k: s[k].astype(np.float32) for k in s.files})
+    shutil.copy(pack / "h36m_cameras.json", out / "h36m_cameras.json")
+    print(f"unpacked into {out}")
+
+
+if __name__ == "__main__":
+    main()
