@@ -16,6 +16,7 @@ import statistics
 import sys
 
 import torch
+from scan import make_inputs as cpu_inputs  # bench/ is on sys.path when run as a script
 
 from hgmamba_core.ssm import selective_scan
 from hgmamba_core.ssm.triton_scan import selective_scan_triton, triton_available
@@ -29,18 +30,8 @@ SLOW_REFERENCE_L = 17 * 27  # the Python loop is skipped beyond this length (min
 
 
 def make_inputs(b, d, length, n, device):
-    g = torch.Generator().manual_seed(0)
-    x = {
-        "u": torch.randn(b, d, length, generator=g),
-        "delta": torch.randn(b, d, length, generator=g) * 0.5 - 1.0,
-        "A": -torch.rand(d, n, generator=g) * 4 - 0.1,
-        "B": torch.randn(b, n, length, generator=g),
-        "C": torch.randn(b, n, length, generator=g),
-        "D": torch.randn(d, generator=g),
-        "z": torch.randn(b, d, length, generator=g),
-        "delta_bias": torch.randn(d, generator=g) * 0.1,
-    }
-    return {k: v.to(device).requires_grad_() for k, v in x.items()}
+    """bench/scan.py's inputs (same seed), on `device`, as leaves that need gradients."""
+    return {k: v.to(device).requires_grad_() for k, v in cpu_inputs(b, d, length, n).items()}
 
 
 def cuda_time(fn, repeats, warmup=3):

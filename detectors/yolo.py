@@ -24,28 +24,19 @@ from typing import Any
 import numpy as np
 
 from detectors.base import FrameDetections
+from hgmamba_core.assets import ASSETS_ENV, assets_dirs
 from hgmamba_core.device import resolve_device
 from hgmamba_core.errors import HGMambaError
 
 DEFAULT_WEIGHTS = "yolo11n-pose.pt"
-ASSETS_ENV = "HGMAMBA_ASSETS"
 TRACKER_CFG = "bytetrack.yaml"
 BACKENDS = ("torch", "onnx")
 CACHE_ENV = "HGMAMBA_CACHE"
 _USER_YOLO_OFFLINE = os.environ.get("YOLO_OFFLINE")  # captured before we set our default
 
 
-def shipped_assets_dirs() -> list[Path]:
-    """Where the shipped assets/ folder may be: $HGMAMBA_ASSETS, then the source checkout."""
-    dirs = []
-    if os.environ.get(ASSETS_ENV):
-        dirs.append(Path(os.environ[ASSETS_ENV]).expanduser())
-    dirs.append(Path(__file__).resolve().parents[1] / "assets")
-    return dirs
-
-
 def _shipped_weights(name: str) -> Path | None:
-    for d in shipped_assets_dirs():
+    for d in assets_dirs():
         p = d / "weights" / name
         if p.is_file():
             return p.resolve()
@@ -61,7 +52,7 @@ def resolve_weights(weights: str | os.PathLike | None = None) -> tuple[str, bool
     if weights is None:
         p = _shipped_weights(DEFAULT_WEIGHTS)
         if p is None:
-            where = ", ".join(str(d / "weights") for d in shipped_assets_dirs())
+            where = ", ".join(str(d / "weights") for d in assets_dirs())
             raise HGMambaError(
                 f"shipped detector weights {DEFAULT_WEIGHTS} not found (looked in {where}): "
                 f"pass --detector-weights PATH or set {ASSETS_ENV} to the assets folder"

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hgmamba_core.assets import ASSETS_ENV, assets_dirs  # noqa: F401 (ASSETS_ENV re-exported)
 from hgmamba_core.errors import HGMambaError
 from hgmamba_core.poses import Pose2DSequence, Pose3DSequence, normalize_screen
 from hgmamba_core.world import WorldConfig, to_world
@@ -36,16 +37,6 @@ DEFAULT_DETECTOR_IMGSZ = 640
 # The demo clip's people are ~80 px tall in 768x576 frames: at 640 YOLO11n-pose finds them in
 # few frames (longest track 8 of 100), at 960 it tracks most of them through the clip.
 DEMO_DETECTOR_IMGSZ = 960
-ASSETS_ENV = "HGMAMBA_ASSETS"
-
-
-def assets_dirs() -> list[Path]:
-    """Where the shipped assets/ folder may be: $HGMAMBA_ASSETS, then the source checkout."""
-    dirs = []
-    if os.environ.get(ASSETS_ENV):
-        dirs.append(Path(os.environ[ASSETS_ENV]).expanduser())
-    dirs.append(Path(__file__).resolve().parents[1] / "assets")
-    return dirs
 
 
 def find_asset(rel: Path | str) -> Path | None:

@@ -7,6 +7,7 @@ import logging
 
 import pytest
 import torch
+from ssm_inputs import scan_inputs
 
 import hgmamba_core.ssm as ssm
 from hgmamba_core.errors import HGMambaError
@@ -27,23 +28,8 @@ cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CU
 
 def make_inputs(b, d, length, n=16, full=True, seed=0, delta_scale=0.5, device="cpu"):
     """Random float32 leaf tensors; D, z and delta_bias are None unless `full`."""
-    g = torch.Generator().manual_seed(seed)
-
-    def r(*shape, scale=1.0):
-        return (torch.randn(*shape, generator=g) * scale).to(device)
-
-    x = {
-        "u": r(b, d, length),
-        "delta": r(b, d, length, scale=delta_scale),
-        "A": -torch.rand(d, n, generator=g).to(device) * 2 - 0.05,
-        "B": r(b, n, length),
-        "C": r(b, n, length),
-        "D": r(d) if full else None,
-        "z": r(b, d, length) if full else None,
-        "delta_bias": r(d, scale=0.2) if full else None,
-    }
-    if not full:  # without softplus delta must stay positive for a decaying state
-        x["delta"] = x["delta"].abs() + 0.01
+    x = scan_inputs(b, d, length, n, full, seed, delta_scale)
+    x = {k: None if v is None else v.to(device) for k, v in x.items()}
     return {k: (v.requires_grad_() if v is not None else None) for k, v in x.items()}
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from ssm_inputs import scan_inputs
 
 import hgmamba_core.ssm as ssm
 from hgmamba_core.errors import HGMambaError
@@ -37,23 +38,7 @@ cuda_only = pytest.mark.skipif(
 
 def make_inputs(b, d, length, n=16, full=True, seed=0, delta_scale=0.5, a_scale=2.0, device="cpu"):
     """Random float32 inputs; D, z and delta_bias are None unless `full`."""
-    g = torch.Generator().manual_seed(seed)
-
-    def r(*shape, scale=1.0):
-        return torch.randn(*shape, generator=g) * scale
-
-    x = {
-        "u": r(b, d, length),
-        "delta": r(b, d, length, scale=delta_scale),
-        "A": -torch.rand(d, n, generator=g) * a_scale - 0.05,
-        "B": r(b, n, length),
-        "C": r(b, n, length),
-        "D": r(d) if full else None,
-        "z": r(b, d, length) if full else None,
-        "delta_bias": r(d, scale=0.2) if full else None,
-    }
-    if not full:  # without softplus delta must stay positive for a decaying state
-        x["delta"] = x["delta"].abs() + 0.01
+    x = scan_inputs(b, d, length, n, full, seed, delta_scale, a_scale)
     return {k: None if v is None else v.to(device) for k, v in x.items()}
 
 
