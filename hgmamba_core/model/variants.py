@@ -13,6 +13,10 @@ paper leaves the rest open; our choices, one architecture for all variants:
   temporal unit (k = 2 nearest frames, Eq. 18-19), each pre-LayerNorm + layer-scaled residual +
   its own MLP (ratio 4), as MotionAGFormer's graph stream. BatchNorm over channels only.
 - Head: LayerNorm, Linear(D -> 512) + tanh, Linear(512 -> 3).
+- Layer scale (the paper gives none): initialised at 0.1, not MotionAGFormer's 1e-5. Measured on
+  S1 (4 blocks, D = 64, 400 steps, batch 32, lr 1e-3): training error 118 mm with 0.1 against
+  139-142 mm with 1e-5 (two seeds); with lr 2e-3, 113 mm (two seeds). 12 blocks, T = 9: 148 mm
+  against 166 mm after 200 steps (0.1 and lr 2e-3 vs 1e-5 and lr 1e-3).
 
 Measured with `hgmamba info` (params; MACs = matmul MACs from torch's FlopCounterMode + the
 scan's analytic cost): XS 2.80 M / 1.24 + 0.16 G, S 6.05 M / 8.25 + 1.03 G, B 14.41 M /
@@ -48,7 +52,7 @@ class VariantConfig:
     dt_rank: int = 0  # 0 -> ceil(D / 16)
     knn_k: int = 2  # temporal neighbours (Eq. 18)
     shuffle_max: float = 0.5  # P_N of Eq. 14
-    layer_scale_init: float = 1e-5
+    layer_scale_init: float = 0.1  # see the module docstring
 
     @property
     def inner_dim(self) -> int:

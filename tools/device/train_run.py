@@ -65,7 +65,7 @@ def main() -> None:
     ap.add_argument("--data", default="/tmp/h36m")
     ap.add_argument("--two-d", default="gt")
     ap.add_argument("--batch-size", type=int, default=128)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--lr-schedule", default="exp")
     ap.add_argument("--lr-decay", type=float, default=0.99)
     ap.add_argument("--warmup-steps", type=int, default=300)
