@@ -15,8 +15,8 @@ paper leaves the rest open; our choices, one architecture for all variants:
 - Head: LayerNorm, Linear(D -> 512) + tanh, Linear(512 -> 3).
 - Layer scale (the paper gives none): initialised at 0.1, not MotionAGFormer's 1e-5. Measured on
   S1 (4 blocks, D = 64, 400 steps, batch 32, lr 1e-3): training error 118 mm with 0.1 against
-  139-142 mm with 1e-5 (two seeds); with lr 2e-3, 113 mm (two seeds). 12 blocks, T = 9: 148 mm
-  against 166 mm after 200 steps (0.1 and lr 2e-3 vs 1e-5 and lr 1e-3).
+  139-142 mm with 1e-5 (two seeds); with lr 2e-3, 113 mm (two seeds). 12 blocks, T = 9: 127 mm
+  against 142 mm after 300 steps (0.1 and lr 2e-3 vs 1e-5 and lr 1e-3).
 
 Measured with `hgmamba info` (params; MACs = matmul MACs from torch's FlopCounterMode + the
 scan's analytic cost): XS 2.80 M / 1.24 + 0.16 G, S 6.05 M / 8.25 + 1.03 G, B 14.41 M /
