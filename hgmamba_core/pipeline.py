@@ -297,6 +297,14 @@ def _publish(stage: Path, out_dir: Path) -> list[Path]:
     return done
 
 
+def checkpoint_notes(meta: dict | None) -> list[str]:
+    """What the user must know about the weights: a checkpoint marked preliminary says so."""
+    meta = meta or {}
+    if meta.get("status") != "preliminary":
+        return []
+    return [f"preliminary lifter weights: {meta.get('status_note', 'see the README model card')}"]
+
+
 def run_lift(opts: LiftOptions) -> LiftReport:
     """The whole job: checks, 2D, lift, world frame, exports, render; see the module doc."""
     # FFmpeg's own log lines (e.g. "moov atom not found") would precede our one-line errors.
@@ -312,6 +320,7 @@ def run_lift(opts: LiftOptions) -> LiftReport:
     notes: list[str] = []
     with _staging(out_dir, created) as stage:
         lifter = load_lifter(opts)
+        notes.extend(checkpoint_notes(getattr(lifter.model, "meta", None)))
         pose2d = _run_front_end(opts, video, kp_file, stages, notes)
         t0 = time.perf_counter()
         pose3d = lift_pose2d(lifter, pose2d, opts.world)

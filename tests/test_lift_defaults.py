@@ -122,3 +122,25 @@ def test_shipped_xs_weights_are_the_default(tmp_path, monkeypatch):
     rep = run_lift(opts)
     assert rep.variant == "xs" and Path(rep.checkpoint) == shipped.resolve()
     assert np.load(tmp_path / "out" / "walk" / "pose3d.npy").shape == (40, 1, 17, 3)
+
+
+def test_preliminary_checkpoint_is_announced():
+    from hgmamba_core.pipeline import checkpoint_notes
+
+    assert checkpoint_notes({"status": "final"}) == [] and checkpoint_notes(None) == []
+    notes = checkpoint_notes({"status": "preliminary", "status_note": "P1 about 200 mm"})
+    assert notes == ["preliminary lifter weights: P1 about 200 mm"]
+
+
+def test_shipped_xs_weights_load_and_say_what_they_are():
+    """The shipped XS checkpoint (if present) is a real XS lifter whose metadata says its status."""
+    from hgmamba_core.assets import assets_dirs
+
+    path = assets_dirs()[-1] / "weights" / "hgmamba_xs_h36m.pt"
+    if not path.is_file():
+        pytest.skip("no XS weights shipped in assets/weights")
+    from hgmamba_core import load_lifter
+
+    model = load_lifter(path)
+    assert model.cfg.name == "xs" and model.cfg.frames == 27
+    assert model.meta["dataset"] == "h36m" and model.meta["status"] in ("preliminary", "final")
