@@ -7,13 +7,12 @@ import logging
 
 import pytest
 import torch
-from ssm_inputs import scan_inputs
+from ssm_inputs import NAMES, output_and_grads, scan_inputs
 
 import hgmamba_core.ssm as ssm
 from hgmamba_core.errors import HGMambaError
 from hgmamba_core.ssm import fused
 
-NAMES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
 CPU_BACKENDS = [
     "chunked",
     pytest.param(
@@ -35,24 +34,11 @@ def make_inputs(b, d, length, n=16, full=True, seed=0, delta_scale=0.5, device="
 
 def run(inputs, backend, softplus, dtype=None):
     """Output and gradients (for a fixed random cotangent) of one backend."""
-    leaves = {
-        k: v.detach().to(dtype or v.dtype).requires_grad_()
-        for k, v in inputs.items()
-        if v is not None
-    }
-    args = {k: leaves.get(k) for k in NAMES}
     if backend == "reference":
-        y = ssm.selective_scan_reference(**args, delta_softplus=softplus)
+        scan = functools.partial(ssm.selective_scan_reference, delta_softplus=softplus)
     else:
-        y = ssm.selective_scan(**args, delta_softplus=softplus, backend=backend)
-    cot = torch.randn(y.shape, generator=torch.Generator().manual_seed(1)).to(y)
-    grads = torch.autograd.grad(y, list(leaves.values()), cot, allow_unused=True)
-    # an unused input (A when L = 1 in a parallel scan) has gradient zero
-    grads = [
-        torch.zeros_like(v) if gr is None else gr
-        for v, gr in zip(leaves.values(), grads, strict=True)
-    ]
-    return y, dict(zip(leaves, grads, strict=True))
+        scan = functools.partial(ssm.selective_scan, delta_softplus=softplus, backend=backend)
+    return output_and_grads(inputs, scan, dtype)
 
 
 def rel_err(got, want):

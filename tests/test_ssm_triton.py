@@ -9,6 +9,7 @@ runs them directly. The `cuda_only` tests check the compiled kernels on a GPU.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import subprocess
@@ -17,13 +18,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from ssm_inputs import scan_inputs
+from ssm_inputs import output_and_grads, scan_inputs
 
 import hgmamba_core.ssm as ssm
 from hgmamba_core.errors import HGMambaError
 from hgmamba_core.ssm.triton_scan import selective_scan_triton
 
-NAMES = ("u", "delta", "A", "B", "C", "D", "z", "delta_bias")
 HAVE_TRITON = importlib.util.find_spec("triton") is not None
 INTERPRETING = os.environ.get("TRITON_INTERPRET") == "1"
 interp = pytest.mark.skipif(
@@ -44,21 +44,13 @@ def make_inputs(b, d, length, n=16, full=True, seed=0, delta_scale=0.5, a_scale=
 
 def run(inputs, softplus, backend="reference", dtype=None, **kw):
     """Output and gradients (for a fixed random cotangent) of one backend."""
-    leaves = {
-        k: v.detach().to(dtype or v.dtype).requires_grad_()
-        for k, v in inputs.items()
-        if v is not None
-    }
-    args = {k: leaves.get(k) for k in NAMES}
     if backend == "reference":
-        y = ssm.selective_scan_reference(**args, delta_softplus=softplus)
+        scan = functools.partial(ssm.selective_scan_reference, delta_softplus=softplus)
     elif backend == "triton_fn":
-        y = selective_scan_triton(**args, delta_softplus=softplus, **kw)
+        scan = functools.partial(selective_scan_triton, delta_softplus=softplus, **kw)
     else:
-        y = ssm.selective_scan(**args, delta_softplus=softplus, backend=backend)
-    cot = torch.randn(y.shape, generator=torch.Generator().manual_seed(1)).to(y)
-    grads = torch.autograd.grad(y, list(leaves.values()), cot)
-    return y, dict(zip(leaves, grads, strict=True))
+        scan = functools.partial(ssm.selective_scan, delta_softplus=softplus, backend=backend)
+    return output_and_grads(inputs, scan, dtype)
 
 
 def rel_err(a, b):
