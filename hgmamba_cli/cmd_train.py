@@ -114,6 +114,9 @@ def train(
         float,
         typer.Option(help="Fit the run into this many minutes (sets --max-steps from the speed)."),
     ] = 0.0,
+    init_from: Annotated[
+        str, typer.Option(help="Start from this lifter checkpoint's weights (same variant).")
+    ] = "",
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
     velocity_weight: Annotated[float, typer.Option(help="lambda of the velocity loss.")] = 20.0,
     frames: Annotated[int, typer.Option(help="Frames per window T (0 = the variant's).")] = 0,
@@ -167,6 +170,7 @@ def train(
         out=str(out), data=str(data), variant=variant.lower(), dataset=dataset.lower(), two_d=two_d,
         epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
         lr_schedule=lr_schedule.lower(), warmup_steps=warmup_steps, time_budget_min=time_budget_min,
+        init_from=init_from,
         velocity_weight=velocity_weight, frames=frames, layer_scale_init=layer_scale_init, window_stride=window_stride,
         frame_stride=frame_stride, flip=not no_flip, seed=seed, device=device, amp=amp,
         eval_every=eval_every, eval_tile_every=eval_tile_every, checkpoint_every=checkpoint_every,

@@ -34,7 +34,12 @@ from hgmamba_core.errors import HGMambaError
 from hgmamba_core.evaluate import _autocast, predict_store, score
 from hgmamba_core.fileio import atomic_path, write_text_atomic
 from hgmamba_core.model import VariantConfig, build_model, get_variant
-from hgmamba_core.model.checkpoint import checkpoint_dict, read_checkpoint, save_checkpoint
+from hgmamba_core.model.checkpoint import (
+    checkpoint_dict,
+    load_weights,
+    read_checkpoint,
+    save_checkpoint,
+)
 
 
 @dataclass
@@ -53,6 +58,7 @@ class TrainConfig:
     lr_schedule: str = "exp"  # "exp" (paper: x lr_decay per epoch) or "cosine" (per step)
     warmup_steps: int = 0  # linear warm-up from 0 to lr (both schedules)
     time_budget_min: float = 0.0  # > 0: fix max_steps from the measured speed to fit this budget
+    init_from: str = ""  # start from these lifter weights (same variant) instead of random ones
     weight_decay: float = 0.01
     velocity_weight: float = 20.0
     grad_clip: float = 1.0
@@ -215,6 +221,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = No
     window_stride = cfg.window_stride or length
     torch.manual_seed(cfg.seed)
     model = build_model(model_config(cfg)).to(device)
+    if cfg.init_from and state is None:
+        load_weights(model, cfg.init_from)  # a different variant is a one-line error
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     amp = cfg.amp and device.type == "cuda"
 

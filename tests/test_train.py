@@ -96,3 +96,18 @@ def test_time_budget_fixes_steps(mini_data, tmp_path):
     stored = json.loads((tmp_path / "b" / "config.json").read_text())
     assert stored["lr_schedule"] == "cosine"
     assert stored["max_steps"] == 0 or stored["max_steps"] >= 30  # set once 30 steps are timed
+
+
+def test_init_from_starts_at_given_weights(mini_data, tmp_path):
+    first = train(_cfg(mini_data, tmp_path / "a", epochs=1))
+    src = tmp_path / "a" / "best.pt"
+    run = _cfg(mini_data, tmp_path / "b", epochs=1, init_from=str(src), max_steps=1, lr=1e-12)
+    train(run)  # one step at a negligible lr: the weights are still the source's
+    a = load_lifter(src).state_dict()
+    b = read_checkpoint(tmp_path / "b" / "last.pt")["state_dict"]
+    assert first.global_step > 0
+    for k in a:
+        if a[k].is_floating_point() and "running_" not in k:  # BN statistics move at any lr
+            torch.testing.assert_close(b[k], a[k], rtol=1e-5, atol=1e-6)
+    with pytest.raises(HGMambaError, match="does not fit"):
+        train(_cfg(mini_data, tmp_path / "c", variant="xs", frames=9, init_from=str(src)))

@@ -74,6 +74,9 @@ def main() -> None:
     ap.add_argument("--window-stride", type=int, default=9)
     ap.add_argument("--budget-min", type=float, required=True)
     ap.add_argument("--device", default="cuda")
+    ap.add_argument(
+        "--init-from", default="", help="start from these weights (e.g. the shipped XS)"
+    )
     ap.add_argument("--resume", action="store_true", help="join .devcarry/resume/NAME parts first")
     args = ap.parse_args()
 
@@ -93,6 +96,7 @@ def main() -> None:
         lr_decay=args.lr_decay, warmup_steps=args.warmup_steps,
         layer_scale_init=args.layer_scale_init, time_budget_min=args.budget_min,
         frame_stride=args.frame_stride, window_stride=args.window_stride, eval_every=1,
+        init_from=args.init_from,
         eval_tile_every=10, checkpoint_every=100000, device=args.device,
     )  # fmt: skip
     res = train(cfg, resume=args.resume, progress=PrintProgress(args.name))
