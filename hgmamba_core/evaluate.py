@@ -226,9 +226,8 @@ def evaluate_checkpoint(
     length = int(meta.get("frames") or model.cfg.frames)
     frame_stride = int(meta.get("frame_stride") or 1)
     store = ClipStore.from_clips(load_clips(dataset, data, "test", two_d, subjects, actions))
-    pred, _ = predict_store(
-        model, store, length, frame_stride, flip, batch_size, amp=False
-    )  # float32: reported numbers are not bf16-rounded
+    # float32 (predict_store's default): reported numbers are not bf16-rounded
+    pred, _ = predict_store(model, store, length, frame_stride, flip, batch_size)
     report = score(dataset, store, pred, flip=flip)
     report.meta.update(
         checkpoint=str(checkpoint), variant=model.cfg.name, two_d=two_d if dataset == "h36m" else "gt",

@@ -202,9 +202,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = No
         # A new --time-budget-min re-times the run (a new session on another machine); without
         # one, a budgeted run keeps the step count its budget fixed (the cosine depends on it).
         new_budget = cfg.time_budget_min > 0
+        keep_steps = stored.time_budget_min > 0 and not new_budget and not cfg.max_steps
         for name in ("epochs", "max_steps", "device", "checkpoint_every", "eval_every"):
-            budgeted = stored.time_budget_min > 0 and not new_budget
-            if name == "max_steps" and not cfg.max_steps and budgeted:
+            if name == "max_steps" and keep_steps:
                 continue
             setattr(stored, name, getattr(cfg, name))
         if new_budget:
@@ -216,6 +216,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = No
             f"{out} already holds a run ({last_path}): pass --resume or choose another --out"
         )
 
+    learning_rate(cfg, 0, 0, 1)  # an unknown --lr-schedule fails here, before any loading
     device = resolve_device(cfg.device)
     length = cfg.resolved_frames()
     window_stride = cfg.window_stride or length
