@@ -42,6 +42,9 @@ def evaluate(
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     batch_size: Annotated[int, typer.Option(help="Windows per forward pass.")] = 64,
+    every: Annotated[
+        int, typer.Option(help="Score every k-th test window only (quick check; 1 = all frames).")
+    ] = 1,
 ) -> None:
     """Evaluate a lifter: per-action P1/P2 (h36m) or per-sequence PCK/AUC/MPJPE (3dhp)."""
     dataset = dataset.lower()
@@ -55,13 +58,15 @@ def evaluate(
 
     run = evaluate_checkpoint(
         dataset, data, checkpoint, two_d, _list(subjects), _list(actions),
-        flip=not no_flip, device=device, batch_size=batch_size,
+        flip=not no_flip, device=device, batch_size=batch_size, every=every,
     )  # fmt: skip
     rep = run.report
     h36m = dataset == "h36m"
     table = Table(
         title=f"HGMamba-{rep.meta['variant']} on {'Human3.6M' if h36m else 'MPI-INF-3DHP'}"
-        f" ({rep.meta['two_d']} 2D, flip {'on' if rep.flip else 'off'})"
+        f" ({rep.meta['two_d']} 2D, flip {'on' if rep.flip else 'off'}"
+        + (f", 1 window in {every}" if every > 1 else "")
+        + ")"
     )
     table.add_column("action" if h36m else "sequence")
     cols = ["mpjpe_mm", "p_mpjpe_mm"] if h36m else ["pck150", "auc", "mpjpe_mm"]
@@ -80,4 +85,4 @@ def evaluate(
     if json_out is not None:
         write_text_atomic(json_out, json.dumps(rep.to_json(), indent=2) + "\n")
     if save_predictions_to is not None:
-        save_predictions(save_predictions_to, run.store, run.pred)
+        save_predictions(save_predictions_to, run.store, run.pred, run.predicted)

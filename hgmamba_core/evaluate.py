@@ -202,6 +202,7 @@ class EvalRun:
     report: EvalReport
     store: ClipStore
     pred: np.ndarray
+    predicted: np.ndarray  # (M,) bool: frames that got a prediction (all unless `every` > 1)
 
 
 def evaluate_checkpoint(
@@ -214,12 +215,19 @@ def evaluate_checkpoint(
     flip: bool = True,
     device: str = "auto",
     batch_size: int = 64,
+    every: int = 1,
 ) -> EvalRun:
-    """Evaluate a lifter checkpoint on a test split; T and frame stride come from the checkpoint."""
+    """Evaluate a lifter checkpoint on a test split; T and frame stride come from the checkpoint.
+
+    `every` > 1 scores only every k-th test window of each sequence (a fixed, evenly spread
+    subset: about 1/k of the frames and of the time); the report's `frames` says how many.
+    """
     from hgmamba_core.data.sources import load_clips
     from hgmamba_core.device import resolve_device
     from hgmamba_core.model.checkpoint import load_lifter
 
+    if every < 1:
+        raise HGMambaError(f"--every must be >= 1, got {every}")
     dev = resolve_device(device)
     model = load_lifter(checkpoint, device=dev)
     meta = getattr(model, "meta", {}) or {}
@@ -227,11 +235,13 @@ def evaluate_checkpoint(
     frame_stride = int(meta.get("frame_stride") or 1)
     store = ClipStore.from_clips(load_clips(dataset, data, "test", two_d, subjects, actions))
     # float32 (predict_store's default): reported numbers are not bf16-rounded
-    pred, _ = predict_store(model, store, length, frame_stride, flip, batch_size)
-    report = score(dataset, store, pred, flip=flip)
+    pred, done = predict_store(
+        model, store, length, frame_stride, flip, batch_size, tile_every=every
+    )
+    report = score(dataset, store, pred, done, flip=flip)
     report.meta.update(
         checkpoint=str(checkpoint), variant=model.cfg.name, two_d=two_d if dataset == "h36m" else "gt",
         frames_per_window=length, frame_stride=frame_stride,
-        sequences=store.num_clips, subjects=sorted(set(store.subjects)),
+        sequences=store.num_clips, subjects=sorted(set(store.subjects)), every=every,
     )  # fmt: skip
-    return EvalRun(report, store, pred)
+    return EvalRun(report, store, pred, done)

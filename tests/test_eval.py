@@ -74,6 +74,25 @@ def test_eval_h36m_json_and_predictions(mini_data, tiny_ckpt, tmp_path, run_cli)
         assert set(z["sequence"].tolist()) == {"S9/Directions.54138969"}
 
 
+def test_eval_every_scores_a_subset_of_whole_windows(mini_data, tiny_ckpt, tmp_path, run_cli):
+    """--every 3 scores every third window of 9 frames at stride 2 (18 frames): fewer frames, and
+    exactly the frames of a full run's predictions there."""
+    args = ("eval", "--dataset", "h36m", "--data", mini_data, "--checkpoint", tiny_ckpt,
+            "--two-d", "sh", "--subjects", "S9", "--actions", "Directions", "--device", "cpu")  # fmt: skip
+    full_npz, sub_npz, js = tmp_path / "full.npz", tmp_path / "sub.npz", tmp_path / "sub.json"
+    assert run_cli(*args, "--save-predictions", full_npz).returncode == 0
+    r = run_cli(*args, "--every", "3", "--json", js, "--save-predictions", sub_npz)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(js.read_text())
+    assert out["every"] == 3 and 0 < out["frames"] < 120
+    with np.load(full_npz) as f, np.load(sub_npz) as s:
+        assert len(s["frame"]) == out["frames"]
+        assert s["frame"][0] == 0 and np.all(np.diff(s["frame"]) > 0)
+        np.testing.assert_allclose(s["pred"], f["pred"][s["frame"]], atol=1e-4)
+    bad = run_cli(*args, "--every", "0")
+    assert bad.returncode != 0 and "--every" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_flip_tta_is_mirror_consistent(mini_data, tiny_ckpt):
     from hgmamba_core.data.h36m import load_h36m
     from hgmamba_core.model.checkpoint import load_lifter
