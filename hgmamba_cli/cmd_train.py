@@ -96,7 +96,7 @@ def _subjects(s: str | None) -> list[str]:
 def train(
     data: Annotated[Path, typer.Option(help="Data folder (h36m) or folder/file (3dhp).")],
     out: Annotated[
-        Path, typer.Option(help="Run folder: last.pt, best.pt, log.jsonl, config.json.")
+        Path, typer.Option(help="Run folder: last.pt, best.pt, final.pt, log.jsonl, config.json.")
     ],
     variant: Annotated[str, typer.Option(help="Lifter variant: xs, s, b (tiny for tests).")] = "xs",
     dataset: Annotated[str, typer.Option(help="h36m or 3dhp.")] = "h36m",

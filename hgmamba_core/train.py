@@ -9,8 +9,10 @@ with the Triton scan (XS, batch 16: 264 vs 191 ms). `amp` (opt-in) turns bf16 au
 
 Outputs in `out/`: `last.pt` (model + optimizer + epoch/step + torch RNG + history, written every
 `checkpoint_every` steps and at each epoch end, atomically), `best.pt` (model-only lifter
-checkpoint with the best quick test P1, loadable by `load_lifter`), `log.jsonl` (one line per
-epoch, rewritten from the history stored in last.pt) and `config.json`.
+checkpoint with the best quick test P1, loadable by `load_lifter`), `final.pt` (model-only, the
+weights where this call stopped: what a run cut short by --time-budget-min or --max-steps before
+its first epoch end has to lift with), `log.jsonl` (one line per epoch, rewritten from the history
+stored in last.pt) and `config.json`.
 Exact resume: the data order is a pure function of (seed, epoch), the learning rate of the epoch,
 and the torch RNG state is restored, so an interrupted run continues bit-for-bit on CPU.
 """
@@ -369,6 +371,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = No
             progress.end_epoch(record)
         if cfg.max_steps and global_step >= cfg.max_steps:
             stopped = epoch < cfg.epochs
+    final = {"global_step": global_step, "epochs_done": epoch, "stopped_early": stopped}
+    save_checkpoint(out / "final.pt", model, _meta(cfg, length, {**final, "history": history}))
     return TrainResult(out, epoch, global_step, history, stopped)
 
 

@@ -55,6 +55,11 @@ def test_resume_equals_uninterrupted(mini_data, tmp_path):
     full = train(_cfg(mini_data, tmp_path / "full"))
     part = train(_cfg(mini_data, tmp_path / "part", max_steps=5))  # stops mid-epoch 1
     assert part.stopped_early and part.global_step == 5 and part.epochs_done == 0
+    final = load_lifter(tmp_path / "part" / "final.pt")  # model-only, where the run stopped
+    assert final.meta["global_step"] == 5 and final.meta["stopped_early"]
+    at_stop = read_checkpoint(tmp_path / "part" / "last.pt")["state_dict"]
+    for k, v in final.state_dict().items():
+        torch.testing.assert_close(v, at_stop[k], rtol=0, atol=0, msg=k)
     rest = train(_cfg(mini_data, tmp_path / "part"), resume=True)
     assert rest.global_step == full.global_step
     a = read_checkpoint(tmp_path / "full" / "last.pt")["state_dict"]

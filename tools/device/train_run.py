@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -82,7 +83,6 @@ def main() -> None:
 
     import torch
 
-    from hgmamba_core.model.checkpoint import load_lifter, read_checkpoint, save_checkpoint
     from hgmamba_core.train import TrainConfig, train
 
     torch.backends.cuda.matmul.allow_tf32 = True  # float32 weights, TF32 matmuls
@@ -102,11 +102,7 @@ def main() -> None:
     res = train(cfg, resume=args.resume, progress=PrintProgress(args.name))
     print(f"[{args.name}] stopped at step {res.global_step}, {res.epochs_done} epochs", flush=True)
     split_file(run / "last.pt", out, f"{args.name}_last.pt")
-    state = read_checkpoint(run / "last.pt")
-    model = load_lifter(run / "last.pt", device="cpu")
-    meta = {**(model.meta or {}), "steps": state["train"]["global_step"]}
-    meta["history"] = state["train"]["history"]
-    save_checkpoint(out / f"{args.name}_final.pt", model, meta)
+    shutil.copyfile(run / "final.pt", out / f"{args.name}_final.pt")  # model-only, from train()
 
 
 if __name__ == "__main__":
