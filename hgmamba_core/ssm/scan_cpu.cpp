@@ -54,6 +54,33 @@ inline float vexp(float x) {
 
 inline double vexp(double x) { return std::exp(x); }
 
+// 2^x, vectorizable, for the scan's decays exp(dt A) = 2^(dt A2) with A2 = A log2(e) scaled
+// once per task: fewer operations than vexp (measured: forward scan ~11 % faster, backward ~7 %).
+// Round to nearest by the 1.5 * 2^23 trick, then a degree-6 Taylor polynomial of 2^f on
+// [-0.5, 0.5] (relative error < 2e-7); exactly 0 below 2^-126 (no denormals), saturating at
+// 2^127 like vexp.
+inline float vexp2(float x) {
+  const float xc = std::min(std::max(x, -127.0f), 127.0f);
+  const float kf = xc + 12582912.0f;
+  const float k = kf - 12582912.0f;
+  const float f = xc - k;
+  float p = 1.5403530393381606e-4f;
+  p = p * f + 1.3333558146428443e-3f;
+  p = p * f + 9.6181291076284772e-3f;
+  p = p * f + 5.5504108664821580e-2f;
+  p = p * f + 2.4022650695910071e-1f;
+  p = p * f + 6.9314718055994531e-1f;
+  p = p * f + 1.0f;
+  int32_t kb;
+  std::memcpy(&kb, &kf, sizeof(kb));
+  const int32_t bits = (kb - 0x4B400000 + 127) << 23;  // k + 127 in the exponent field
+  float scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  return p * scale;
+}
+
+inline double vexp2(double x) { return std::exp2(x); }
+
 // log(1 + e) for e in [0, 1] via 2 atanh(e / (2 + e)); series error < 1e-8.
 inline float vlog1p_unit(float e) {
   const float s = e / (2.0f + e);
@@ -147,6 +174,7 @@ template <typename T>
 struct Block {
   int64_t bi, c0, valid, row0;
   std::vector<T> A;     // (n, W)
+  std::vector<T> A2;    // (n, W): A * log2(e), the decays' exponent for vexp2
   T D[W], bias[W];
   T raw[TC * W];        // delta + bias
   T dt[TC * W];         // after softplus
@@ -154,7 +182,7 @@ struct Block {
   T dtu[TC * W];
   T z[TC * W];
 
-  Block(int64_t n) : A(static_cast<size_t>(n * W)) {}
+  Block(int64_t n) : A(static_cast<size_t>(n * W)), A2(static_cast<size_t>(n * W)) {}
 
   void setup(const T* A_, const T* D_, const T* bias_, Dims s, int64_t task, int64_t nblk) {
     bi = task / nblk;
@@ -162,7 +190,10 @@ struct Block {
     valid = std::min<int64_t>(W, s.d - c0);
     row0 = bi * s.d + c0;
     for (int64_t i = 0; i < s.n; ++i)
-      for (int64_t w = 0; w < W; ++w) A[i * W + w] = w < valid ? A_[(c0 + w) * s.n + i] : T(0);
+      for (int64_t w = 0; w < W; ++w) {
+        A[i * W + w] = w < valid ? A_[(c0 + w) * s.n + i] : T(0);
+        A2[i * W + w] = A[i * W + w] * T(1.4426950408889634);
+      }
     for (int64_t w = 0; w < W; ++w) {
       D[w] = (D_ && w < valid) ? D_[c0 + w] : T(0);
       bias[w] = (bias_ && w < valid) ? bias_[c0 + w] : T(0);
@@ -201,7 +232,7 @@ void forward_kernel(const T* u, const T* delta, const T* A, const T* Bt, const T
     T y[TC * W];
     for (int64_t task = begin; task < end; ++task) {
       blk.setup(A, D, bias, s, task, nblk);
-      const T* Ab = blk.A.data();
+      const T* A2 = blk.A2.data();
       std::fill(hv.begin(), hv.end(), T(0));
       for (int64_t t0 = 0; t0 < s.L; t0 += TC) {
         const int64_t tl = std::min(TC, s.L - t0);
@@ -219,10 +250,10 @@ void forward_kernel(const T* u, const T* delta, const T* A, const T* Bt, const T
             const T bq = Bq[i];
             const T cq = Cq[i];
             T* hi = h + i * W;
-            const T* ai = Ab + i * W;
+            const T* ai = A2 + i * W;
 #pragma omp simd
             for (int64_t w = 0; w < W; ++w) {
-              const T hn = vexp(dtt[w] * ai[w]) * hi[w] + dtut[w] * bq;
+              const T hn = vexp2(dtt[w] * ai[w]) * hi[w] + dtut[w] * bq;
               hi[w] = hn;
               acc[w] += cq * hn;
             }
@@ -269,6 +300,7 @@ void backward_kernel(const T* u, const T* delta, const T* A, const T* Bt, const 
     for (int64_t task = begin; task < end; ++task) {
       blk.setup(A, D, bias, s, task, nblk);
       const T* Ab = blk.A.data();
+      const T* A2 = blk.A2.data();
       const T* Bb = Bt + blk.bi * s.L * n;
       const T* Cb = Ct + blk.bi * s.L * n;
       T* dBb = dB_part + task * s.L * n;
@@ -289,9 +321,9 @@ void backward_kernel(const T* u, const T* delta, const T* A, const T* Bt, const 
           for (int64_t i = 0; i < n; ++i) {
             const T bq = Bq[i];
             T* hi = h + i * W;
-            const T* ai = Ab + i * W;
+            const T* ai = A2 + i * W;
 #pragma omp simd
-            for (int64_t w = 0; w < W; ++w) hi[w] = vexp(dtt[w] * ai[w]) * hi[w] + dtut[w] * bq;
+            for (int64_t w = 0; w < W; ++w) hi[w] = vexp2(dtt[w] * ai[w]) * hi[w] + dtut[w] * bq;
           }
         }
       }
@@ -321,10 +353,10 @@ void backward_kernel(const T* u, const T* delta, const T* A, const T* Bt, const 
             const T bq = Bq[i];
             const T cq = Cq[i];
             T* hi = h + i * W;
-            const T* ai = Ab + i * W;
+            const T* ai = A2 + i * W;
 #pragma omp simd
             for (int64_t w = 0; w < W; ++w) {
-              const T a = vexp(dtt[w] * ai[w]);
+              const T a = vexp2(dtt[w] * ai[w]);
               const T hn = a * hi[w] + dtut[w] * bq;
               hi[w] = hn;
               at[i * W + w] = a;
