@@ -119,6 +119,10 @@ def train(
     ] = "",
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay.")] = 0.01,
     velocity_weight: Annotated[float, typer.Option(help="lambda of the velocity loss.")] = 20.0,
+    velocity_warmup_steps: Annotated[
+        int,
+        typer.Option(help="Ramp lambda linearly from 0 over this many steps (0 = paper: none)."),
+    ] = 0,
     frames: Annotated[int, typer.Option(help="Frames per window T (0 = the variant's).")] = 0,
     layer_scale_init: Annotated[
         float, typer.Option(help="Initial layer scale of the residual units (0 = the variant's).")
@@ -159,8 +163,10 @@ def train(
     """Train a lifter (paper recipe by default); --resume continues an interrupted run exactly."""
     if epochs < 1 or batch_size < 1 or lr <= 0:
         raise HGMambaError("--epochs and --batch-size must be >= 1 and --lr > 0")
-    if warmup_steps < 0 or time_budget_min < 0:
-        raise HGMambaError("--warmup-steps and --time-budget-min must be >= 0")
+    if warmup_steps < 0 or time_budget_min < 0 or velocity_warmup_steps < 0:
+        raise HGMambaError(
+            "--warmup-steps, --velocity-warmup-steps and --time-budget-min must be >= 0"
+        )
     from hgmamba_core.train import TrainConfig  # torch: only when the command runs
     from hgmamba_core.train import train as run_training
 
@@ -169,7 +175,7 @@ def train(
         epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
         lr_schedule=lr_schedule.lower(), warmup_steps=warmup_steps, time_budget_min=time_budget_min,
         init_from=init_from,
-        velocity_weight=velocity_weight, frames=frames, layer_scale_init=layer_scale_init, window_stride=window_stride,
+        velocity_weight=velocity_weight, velocity_warmup_steps=velocity_warmup_steps, frames=frames, layer_scale_init=layer_scale_init, window_stride=window_stride,
         frame_stride=frame_stride, flip=not no_flip, seed=seed, device=device, amp=amp,
         eval_every=eval_every, eval_tile_every=eval_tile_every, checkpoint_every=checkpoint_every,
         max_steps=max_steps, train_subjects=_subjects(train_subjects),

@@ -63,6 +63,11 @@ class TrainConfig:
     init_from: str = ""  # start from these lifter weights (same variant) instead of random ones
     weight_decay: float = 0.01
     velocity_weight: float = 20.0
+    # > 0: the velocity weight ramps linearly from 0 to velocity_weight over this many steps.
+    # From the start, the velocity term rewards input-independent (static) predictions: on
+    # H36M S1 (4 blocks, T = 9, batch 16, lr 5e-4, 200 steps) the spread of predictions across
+    # samples was 15 mm with the weight at 20 against 55 mm with it at 0.
+    velocity_warmup_steps: int = 0
     grad_clip: float = 1.0
     layer_scale_init: float = 0.0  # initial layer-scale of every residual unit; 0 = the variant's
     frames: int = 0  # T; 0 = the variant's
@@ -98,6 +103,13 @@ def learning_rate(cfg: TrainConfig, epoch: int, global_step: int, total_steps: i
         p = min(max(global_step - cfg.warmup_steps, 0) / span, 1.0)
         return cfg.lr * warm * (0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * p)))
     raise HGMambaError(f"unknown --lr-schedule '{cfg.lr_schedule}': choose exp or cosine")
+
+
+def velocity_weight_at(cfg: TrainConfig, global_step: int) -> float:
+    """The velocity loss weight of one step (a linear ramp over velocity_warmup_steps)."""
+    if cfg.velocity_warmup_steps <= 0:
+        return cfg.velocity_weight
+    return cfg.velocity_weight * min(1.0, global_step / cfg.velocity_warmup_steps)
 
 
 def budget_steps(cfg: TrainConfig, done: int, seconds: float, steps_timed: int) -> int:
@@ -298,7 +310,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = No
             y = torch.from_numpy(batch.targets).to(device, non_blocking=True)
             with _autocast(device, amp):
                 pred = model(x)
-            loss = lifter_loss(pred.float(), y, cfg.velocity_weight)
+            loss = lifter_loss(pred.float(), y, velocity_weight_at(cfg, global_step))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:

@@ -73,6 +73,17 @@ def test_resume_equals_uninterrupted(mini_data, tmp_path):
         train(_cfg(mini_data, tmp_path / "none"), resume=True)
 
 
+def test_velocity_weight_ramp():
+    from hgmamba_core.train import velocity_weight_at
+
+    paper = TrainConfig(out="o", data="d")
+    assert velocity_weight_at(paper, 0) == velocity_weight_at(paper, 10**6) == 20.0
+    ramp = TrainConfig(out="o", data="d", velocity_warmup_steps=100)
+    assert velocity_weight_at(ramp, 0) == 0.0
+    assert velocity_weight_at(ramp, 25) == pytest.approx(5.0)
+    assert velocity_weight_at(ramp, 100) == velocity_weight_at(ramp, 5000) == 20.0
+
+
 def test_learning_rate_schedules():
     from hgmamba_core.train import learning_rate
 

@@ -70,6 +70,7 @@ def main() -> None:
     ap.add_argument("--lr-schedule", default="exp")
     ap.add_argument("--lr-decay", type=float, default=0.99)
     ap.add_argument("--warmup-steps", type=int, default=300)
+    ap.add_argument("--velocity-warmup-steps", type=int, default=0)
     ap.add_argument("--layer-scale-init", type=float, default=0.0)
     ap.add_argument("--frame-stride", type=int, default=2)
     ap.add_argument("--window-stride", type=int, default=9)
@@ -94,6 +95,7 @@ def main() -> None:
         out=str(run), data=args.data, variant=args.variant, two_d=args.two_d, epochs=1000,
         batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
         lr_decay=args.lr_decay, warmup_steps=args.warmup_steps,
+        velocity_warmup_steps=args.velocity_warmup_steps,
         layer_scale_init=args.layer_scale_init, time_budget_min=args.budget_min,
         frame_stride=args.frame_stride, window_stride=args.window_stride, eval_every=1,
         init_from=args.init_from,
