@@ -29,36 +29,11 @@ constexpr int64_t W = 16;   // channels per task = SIMD lanes
 constexpr int64_t TC = 16;  // time steps per tile
 constexpr int64_t kMaxState = 256;
 
-// exp the compiler can vectorize (libm's expf is a scalar call). Cephes' single-precision
-// polynomial on a range-reduced argument, about 1 ulp on [-87, 88]; exactly 0 below -87 (no
-// denormals), saturating above 88.
-inline float vexp(float x) {
-  const float xc = std::min(std::max(x, -87.0f), 88.0f);
-  const float kf = xc * 1.44269504088896341f;
-  const int32_t ki = static_cast<int32_t>(kf + 128.5f) - 128;  // round to nearest, kf >= -126
-  const float k = static_cast<float>(ki);
-  float r = xc - k * 0.693359375f;
-  r = r - k * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const int32_t bits = (ki + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
-  return x < -87.0f ? 0.0f : p * scale;
-}
-
-inline double vexp(double x) { return std::exp(x); }
-
-// 2^x, vectorizable, for the scan's decays exp(dt A) = 2^(dt A2) with A2 = A log2(e) scaled
-// once per task: fewer operations than vexp (measured: forward scan ~11 % faster, backward ~7 %).
-// Round to nearest by the 1.5 * 2^23 trick, then a degree-6 Taylor polynomial of 2^f on
-// [-0.5, 0.5] (relative error < 2e-7); exactly 0 below 2^-126 (no denormals), saturating at
-// 2^127 like vexp.
+// 2^x the compiler can vectorize (libm's exp2f is a scalar call). Round to nearest by the
+// 1.5 * 2^23 trick, then a degree-6 Taylor polynomial of 2^f on [-0.5, 0.5] (relative error
+// < 2e-7); exactly 0 below 2^-126 (no denormals), saturating at 2^127. The scan's decays are
+// exp(dt A) = 2^(dt A2) with A2 = A log2(e) scaled once per task (measured against a Cephes
+// natural-base exp inline: forward scan 10-13 % faster, backward 5-8 %).
 inline float vexp2(float x) {
   const float xc = std::min(std::max(x, -127.0f), 127.0f);
   const float kf = xc + 12582912.0f;
@@ -80,6 +55,11 @@ inline float vexp2(float x) {
 }
 
 inline double vexp2(double x) { return std::exp2(x); }
+
+// e^x for softplus and sigmoid.
+inline float vexp(float x) { return vexp2(x * 1.44269504088896341f); }
+
+inline double vexp(double x) { return std::exp(x); }
 
 // log(1 + e) for e in [0, 1] via 2 atanh(e / (2 + e)); series error < 1e-8.
 inline float vlog1p_unit(float e) {
