@@ -101,7 +101,12 @@ def train(
     variant: Annotated[str, typer.Option(help="Lifter variant: xs, s, b (tiny for tests).")] = "xs",
     dataset: Annotated[str, typer.Option(help="h36m or 3dhp.")] = "h36m",
     two_d: Annotated[
-        str, typer.Option("--two-d", help="2D source: gt, sh (ours) or a VideoPose3D 2D name.")
+        str,
+        typer.Option(
+            "--two-d",
+            help="2D source: gt, sh (ours) or a VideoPose3D 2D name; join with + to train on"
+            " several (gt+sh).",
+        ),
     ] = "gt",
     epochs: Annotated[int, typer.Option(help="Number of epochs (paper: 90).")] = 90,
     batch_size: Annotated[int, typer.Option(help="Windows per batch (paper: 16).")] = 16,

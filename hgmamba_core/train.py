@@ -183,13 +183,19 @@ def _meta(cfg: TrainConfig, length: int, extra: dict | None = None) -> dict:
 
 
 def _load_data(cfg: TrainConfig) -> tuple[ClipStore, ClipStore | None]:
+    """Train clips of every 2D source in cfg.two_d ("gt+sh": both, so the lifter sees clean and
+    detected keypoints); the per-epoch test uses the first source."""
+    sources = [s for s in cfg.two_d.split("+") if s]
+    if not sources:
+        raise HGMambaError(f"no 2D source in --two-d '{cfg.two_d}': use e.g. gt, sh or gt+sh")
+    subjects = cfg.train_subjects or None
     train = ClipStore.from_clips(
-        load_clips(cfg.dataset, cfg.data, "train", cfg.two_d, cfg.train_subjects or None)
+        [c for s in sources for c in load_clips(cfg.dataset, cfg.data, "train", s, subjects)]
     )
     test = None
     if cfg.eval_every > 0:
         test = ClipStore.from_clips(
-            load_clips(cfg.dataset, cfg.data, "test", cfg.two_d, cfg.test_subjects or None)
+            load_clips(cfg.dataset, cfg.data, "test", sources[0], cfg.test_subjects or None)
         )
     return train, test
 

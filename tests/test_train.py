@@ -127,3 +127,28 @@ def test_init_from_starts_at_given_weights(mini_data, tmp_path):
             torch.testing.assert_close(b[k], a[k], rtol=1e-5, atol=1e-6)
     with pytest.raises(HGMambaError, match="does not fit"):
         train(_cfg(mini_data, tmp_path / "c", variant="xs", frames=9, init_from=str(src)))
+
+
+def test_two_d_sources_join_with_plus(mini_data, tmp_path):
+    """--two-d gt+sh trains on both 2D sources of the same frames (same 3D targets, different
+    inputs); the per-epoch test uses the first source; an empty source list is a one-line error."""
+    from hgmamba_core.train import _load_data
+
+    gt, _ = _load_data(_cfg(mini_data, tmp_path, two_d="gt"))
+    sh, _ = _load_data(_cfg(mini_data, tmp_path, two_d="sh"))
+    both, test = _load_data(_cfg(mini_data, tmp_path, two_d="gt+sh"))
+    assert (
+        both.names == gt.names + sh.names and len(sh.names) == 1
+    )  # SH: one camera in the mini file
+    n = len(gt.inputs)
+    np.testing.assert_array_equal(both.inputs[:n], gt.inputs)
+    np.testing.assert_array_equal(both.inputs[n:], sh.inputs)
+    np.testing.assert_array_equal(both.targets[n:], sh.targets)
+    same = gt.names.index(sh.names[0])  # the GT clip of the camera that has detections
+    a, b = gt.offsets[same], gt.offsets[same + 1]
+    np.testing.assert_array_equal(sh.targets, gt.targets[a:b])
+    assert not np.allclose(sh.inputs[..., :2], gt.inputs[a:b, :, :2], atol=1e-3)
+    gt_test = _load_data(_cfg(mini_data, tmp_path, two_d="gt"))[1]
+    np.testing.assert_array_equal(test.inputs, gt_test.inputs)
+    with pytest.raises(HGMambaError, match="no 2D source"):
+        _load_data(_cfg(mini_data, tmp_path, two_d="+"))
