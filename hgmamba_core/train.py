@@ -188,6 +188,8 @@ def _load_data(cfg: TrainConfig) -> tuple[ClipStore, ClipStore | None]:
     sources = [s for s in cfg.two_d.split("+") if s]
     if not sources:
         raise HGMambaError(f"no 2D source in --two-d '{cfg.two_d}': use e.g. gt, sh or gt+sh")
+    if len(sources) > 1 and cfg.dataset != "h36m":
+        raise HGMambaError(f"--two-d '{cfg.two_d}': only h36m has several 2D sources")
     subjects = cfg.train_subjects or None
     train = ClipStore.from_clips(
         [c for s in sources for c in load_clips(cfg.dataset, cfg.data, "train", s, subjects)]

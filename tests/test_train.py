@@ -152,3 +152,5 @@ def test_two_d_sources_join_with_plus(mini_data, tmp_path):
     np.testing.assert_array_equal(test.inputs, gt_test.inputs)
     with pytest.raises(HGMambaError, match="no 2D source"):
         _load_data(_cfg(mini_data, tmp_path, two_d="+"))
+    with pytest.raises(HGMambaError, match="only h36m"):
+        _load_data(_cfg(mini_data, tmp_path, two_d="gt+sh", dataset="3dhp"))
