@@ -134,12 +134,11 @@ def test_two_d_sources_join_with_plus(mini_data, tmp_path):
     inputs); the per-epoch test uses the first source; an empty source list is a one-line error."""
     from hgmamba_core.train import _load_data
 
-    gt, _ = _load_data(_cfg(mini_data, tmp_path, two_d="gt"))
+    gt, gt_test = _load_data(_cfg(mini_data, tmp_path, two_d="gt"))
     sh, _ = _load_data(_cfg(mini_data, tmp_path, two_d="sh"))
     both, test = _load_data(_cfg(mini_data, tmp_path, two_d="gt+sh"))
-    assert (
-        both.names == gt.names + sh.names and len(sh.names) == 1
-    )  # SH: one camera in the mini file
+    # SH: one camera in the mini file
+    assert both.names == gt.names + sh.names and len(sh.names) == 1
     n = len(gt.inputs)
     np.testing.assert_array_equal(both.inputs[:n], gt.inputs)
     np.testing.assert_array_equal(both.inputs[n:], sh.inputs)
@@ -148,7 +147,6 @@ def test_two_d_sources_join_with_plus(mini_data, tmp_path):
     a, b = gt.offsets[same], gt.offsets[same + 1]
     np.testing.assert_array_equal(sh.targets, gt.targets[a:b])
     assert not np.allclose(sh.inputs[..., :2], gt.inputs[a:b, :, :2], atol=1e-3)
-    gt_test = _load_data(_cfg(mini_data, tmp_path, two_d="gt"))[1]
     np.testing.assert_array_equal(test.inputs, gt_test.inputs)
     with pytest.raises(HGMambaError, match="no 2D source"):
         _load_data(_cfg(mini_data, tmp_path, two_d="+"))
