@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import sys
 
-import click
 import typer
 
 from hgmamba_cli import cmd_eval, cmd_info, cmd_lift, cmd_render, cmd_train
@@ -41,11 +40,11 @@ def main(argv: list[str] | None = None) -> None:
         rc = app(args=argv, standalone_mode=False)
     except HGMambaError as e:
         _fail(str(e), e.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         _fail("interrupted; no partial output was kept", 130)
     except KeyboardInterrupt:
         _fail("interrupted; no partial output was kept", 130)
-    except click.ClickException as e:
+    except typer.TyperException as e:  # Typer's public base of its usage errors
         _fail(e.format_message(), e.exit_code)
     except MemoryError:
         _fail("out of memory: try a smaller --batch-size or a shorter clip", 1)
