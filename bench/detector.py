@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 def _frames(path: Path, n: int) -> tuple[list[np.ndarray], float]:
     out: list[np.ndarray] = []
     t0 = time.perf_counter()
-    with VideoReader(path, strict=False) as r:
+    with VideoReader(path) as r:
         for f in r:
             out.append(f)
             if len(out) == n:

@@ -84,6 +84,7 @@ class FrontEndResult:
     timing: StageTiming
     all_tracks: TrackStats
     notes: list[str] = field(default_factory=list)
+    input_info: dict = field(default_factory=dict)  # what the source was (see input_info())
 
 
 def segments_from_poses(poses: Pose2DSequence) -> list[Segment]:
@@ -191,6 +192,7 @@ def detect_video(
     progress: bool = True,
     detector: Pose2DDetector | None = None,
     backend: str = "torch",
+    fps: float | None = None,
 ) -> FrontEndResult:
     """Detect, track, select, remap and clean the people of a video, streaming its frames.
 
@@ -199,16 +201,14 @@ def detect_video(
     min_track_frames: shortest track kept by person="all" (default 1 s, at least 5 frames).
     detector: reuse an already loaded detector (its tracker is reset); else YOLO is loaded
     with `weights`, `imgsz`, `device`, `conf` and `backend` ("torch", or "onnx": CPU only,
-    exported once and cached, needs the onnx extra).
+    exported once and cached, needs the onnx extra). fps: overrides the source's rate (an image
+    folder has none: 30 unless given). The rate used is the mean of the decoded frames'
+    timestamps, which are kept (variable-frame-rate videos).
     """
     person = parse_person(person)
-    reader = VideoReader(path)  # fails fast, before loading the model, on a bad video
+    reader = VideoReader(path, fps=fps)  # fails fast, before loading the model, on bad input
     info = reader.info
     notes: list[str] = []
-    fps = info.fps
-    if fps <= 0:
-        fps = DEFAULT_FPS
-        notes.append(f"the video does not state its frame rate; assuming {fps:g} fps")
     with reader:
         det = detector or _load_yolo(weights, imgsz, device, conf, backend)
         det.reset()
@@ -239,18 +239,58 @@ def detect_video(
     if timing.frames == 0:
         raise HGMambaError(f"no frames decoded from {path}")
     t0 = time.perf_counter()
+    fps, input_info = _rate_and_notes(reader, notes)
     stats = store.stats()
     min_frames = default_min_track_frames(fps) if min_track_frames is None else min_track_frames
+    min_frames = min(min_frames, timing.frames)  # a one-image clip or a very short video
     chosen = select_tracks(stats, person, min_frames)
     kp, sc = store.dense(chosen)
     poses, segments, observed = finish_tracks(
         kp, sc, np.asarray(chosen), layout="coco", fps=fps, size=info.size, source=str(path),
         max_gap=max_gap, threshold=keypoint_threshold, smooth=smooth,
     )  # fmt: skip
+    poses.timestamps = np.asarray(reader.timestamps[: poses.num_frames], dtype=np.float64)
     timing.post_s += time.perf_counter() - t0
     if not segments:
         notes.append("the chosen person never had enough confident joints to lift")
-    return FrontEndResult(poses, segments, observed, timing, stats, notes)
+    return FrontEndResult(poses, segments, observed, timing, stats, notes, input_info)
+
+
+def _rate_and_notes(reader: VideoReader, notes: list[str]) -> tuple[float, dict]:
+    """The frame rate to use (the decoded timestamps' mean) and what to record about the input;
+    appends the user-facing notes (frame-count mismatch, variable rate, assumed rate)."""
+    info = reader.info
+    fps = reader.mean_fps
+    if info.kind == "images" and not info.fps:
+        fps = DEFAULT_FPS
+        notes.append(
+            f"{reader.path.name}/: image frames have no rate; assuming {fps:g} fps (--fps)"
+        )
+    elif info.kind == "video" and info.fps <= 0 and reader.frames_read < 2:
+        fps = DEFAULT_FPS
+        notes.append(f"the video does not state its frame rate; assuming {fps:g} fps")
+    elif not np.isfinite(fps) or fps <= 0:
+        fps = DEFAULT_FPS
+    mismatch = reader.mismatch_note()
+    if mismatch:
+        notes.append(mismatch)
+    if reader.variable_frame_rate:
+        notes.append(
+            f"variable frame rate: {fps:.2f} frames/s on average (stated {info.fps:g}); "
+            "per-frame times are in pose2d.npz and pose3d.json/csv"
+        )
+    if reader.skipped_packets:
+        notes.append(f"{reader.skipped_packets} damaged packet(s) skipped while decoding")
+    record = {
+        "input_kind": info.kind,
+        "frames_decoded": reader.frames_read,
+        "frames_in_header": info.frames_in_header,
+        "fps_stated": info.fps or None,
+        "fps_mean": float(fps),
+        "variable_frame_rate": reader.variable_frame_rate,
+        "rotation_deg": info.rotation,
+    }
+    return float(fps), record
 
 
 def _load_yolo(weights, imgsz: int, device: str, conf: float, backend: str) -> Pose2DDetector:  # type: ignore[no-untyped-def]

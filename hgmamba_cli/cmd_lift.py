@@ -16,7 +16,9 @@ DEFAULT_OUT = Path("results")  # == hgmamba_core.pipeline.DEFAULT_OUT (checked i
 
 def lift(
     video: Path | None = typer.Argument(
-        None, help="Input video. Default: the shipped demo clip assets/demo/vtest_10s.mp4."
+        None,
+        help="Input video, image, or folder of numbered images. "
+        "Default: the shipped demo clip assets/demo/vtest_10s.mp4.",
     ),
     keypoints: Path | None = typer.Option(
         None, "--keypoints", help="Precomputed 2D (npz/json) instead of running the detector."
@@ -51,6 +53,9 @@ def lift(
     max_gap: int | None = typer.Option(
         None, "--max-gap", help="Interpolate gaps up to N frames (default about 0.5 s)."
     ),
+    fps: float | None = typer.Option(
+        None, "--fps", help="Frame rate of an image folder (default 30); overrides a video's."
+    ),
     batch_size: int = typer.Option(64, "--batch-size", help="Lifter windows per batch."),
     no_flip: bool = typer.Option(False, "--no-flip", help="Disable flip test-time augmentation."),
     tilt: float = typer.Option(10.0, "--tilt", help="Assumed camera tilt, degrees looking down."),
@@ -63,7 +68,7 @@ def lift(
         video=video, keypoints=keypoints, layout=layout, variant=variant, checkpoint=checkpoint,
         out=out, person=person, device=device, smooth=smooth, render=not no_render,
         exports=parse_exports(export), detector_weights=detector_weights,
-        detector_imgsz=detector_imgsz, conf=conf, max_gap=max_gap, batch_size=batch_size,
+        detector_imgsz=detector_imgsz, conf=conf, max_gap=max_gap, fps=fps, batch_size=batch_size,
         flip=not no_flip, world=WorldConfig(tilt_deg=tilt), progress=sys.stderr.isatty(),
     )  # fmt: skip
     print_summary(run_lift(opts))

@@ -67,6 +67,7 @@ def metadata(result: Pose3DSequence) -> dict:
         "track_ids": [int(t) for t in result.track_ids],
         "frames": result.num_frames,
         "persons": result.num_persons,
+        **_jsonable(result.input_info),
         "meta": _jsonable(result.meta),
     }
 
@@ -75,7 +76,7 @@ def write_json(result: Pose3DSequence, path: str | os.PathLike) -> Path:
     """Metadata + per frame, per person (by track id), named joints [x, y, z] or null."""
     j = np.round(result.joints.astype(np.float64), _DECIMALS)
     ok = np.isfinite(j).all(axis=-1)  # (F, P, 17)
-    fps = float(result.fps)
+    times = result.frame_times()
     frames = []
     for f in range(result.num_frames):
         persons = []
@@ -85,8 +86,8 @@ def write_json(result: Pose3DSequence, path: str | os.PathLike) -> Path:
                 for k, name in enumerate(H36M_NAMES)
             }
             persons.append({"track_id": int(tid), "joints": joints})
-        frames.append({"frame": f, "time_s": round(f / fps, 6) if fps > 0 else None,
-                       "persons": persons})  # fmt: skip
+        t = round(float(times[f]), 6) if np.isfinite(times[f]) else None
+        frames.append({"frame": f, "time_s": t, "persons": persons})
     doc = {"metadata": metadata(result), "frames": frames}
     write_text_atomic(path, json.dumps(doc, separators=(",", ":"), allow_nan=False))
     return Path(path)
@@ -97,12 +98,12 @@ def write_csv(result: Pose3DSequence, path: str | os.PathLike) -> Path:
     j = result.joints.astype(np.float64)
     ok = np.isfinite(j).all(axis=-1)
     present = ok.any(axis=-1)  # (F, P): a person with no finite joint in a frame gets no rows
-    fps = float(result.fps)
+    times = result.frame_times()
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["frame", "time_s", "track_id", "joint", "x", "y", "z"])
         for f, p in zip(*np.nonzero(present), strict=True):
-            t = f"{f / fps:.6f}" if fps > 0 else ""
+            t = f"{times[f]:.6f}" if np.isfinite(times[f]) else ""
             tid = int(result.track_ids[p])
             for k, name in enumerate(H36M_NAMES):
                 xyz = [f"{v:.{_DECIMALS}f}" for v in j[f, p, k]] if ok[f, p, k] else ["", "", ""]

@@ -69,6 +69,7 @@ class LiftOptions:
     detector_imgsz: int | None = None  # None: 640, or DEMO_DETECTOR_IMGSZ for the demo clip
     conf: float = 0.25
     max_gap: int | None = None  # None: about half a second
+    fps: float | None = None  # None: the source's (mean) rate; 30 for image folders
     batch_size: int = 64
     flip: bool = True
     progress: bool = True  # Rich progress bars on stderr
@@ -133,11 +134,12 @@ def _resolve_inputs(opts: LiftOptions) -> tuple[Path | None, Path | None, str]:
             continue
         if not p.exists():
             raise HGMambaError(f"{what} not found: {p}")
-        if p.is_dir():
+        if p.is_dir() and what != "video":  # a video may be a folder of numbered images
             raise HGMambaError(f"expected a {what}, got a folder: {p}")
-        if p.stat().st_size == 0:
+        if p.is_file() and p.stat().st_size == 0:
             raise HGMambaError(f"{what} is empty (0 bytes): {p}")
-    stem = (video or kp).stem  # type: ignore[union-attr]
+    src = video or kp
+    stem = src.resolve().name if src.is_dir() else src.stem  # type: ignore[union-attr]
     return video, kp, stem
 
 
@@ -251,6 +253,7 @@ def lift_pose2d(
     pose2d: Pose2DSequence,
     world: WorldConfig | None = None,
     progress: Callable[[int, int], None] | None = None,
+    input_info: dict | None = None,
 ) -> Pose3DSequence:
     """Lift every person of a 2D result and move them into the world frame."""
     xy = normalize_screen(pose2d.keypoints, *pose2d.size)
@@ -261,7 +264,8 @@ def lift_pose2d(
     joints = to_world(rel_cam, pose2d.keypoints, pose2d.scores, pose2d.size, world)
     return Pose3DSequence(
         joints=joints, track_ids=pose2d.track_ids, fps=pose2d.fps,
-        variant=lifter.variant, checkpoint=lifter.checkpoint,
+        variant=lifter.variant, checkpoint=lifter.checkpoint, timestamps=pose2d.timestamps,
+        input_info=dict(input_info or {}),
         meta={
             "source": pose2d.source, "image_size": list(pose2d.size), "T": lifter.T,
             "flip_tta": lifter.flip, "camera_tilt_deg": (world or WorldConfig()).tilt_deg,
@@ -321,9 +325,9 @@ def run_lift(opts: LiftOptions) -> LiftReport:
     with _staging(out_dir, created) as stage:
         lifter = load_lifter(opts)
         notes.extend(checkpoint_notes(getattr(lifter.model, "meta", None)))
-        pose2d = _run_front_end(opts, video, kp_file, stages, notes)
+        pose2d, input_info = _run_front_end(opts, video, kp_file, stages, notes)
         t0 = time.perf_counter()
-        pose3d = lift_pose2d(lifter, pose2d, opts.world)
+        pose3d = lift_pose2d(lifter, pose2d, opts.world, input_info=input_info)
         stages["lift"] = StageTime(time.perf_counter() - t0, pose2d.num_frames)
 
         t0 = time.perf_counter()
@@ -331,7 +335,9 @@ def run_lift(opts: LiftOptions) -> LiftReport:
         export_mod.export_all(pose3d, stage, exports)
         stages["write"] = StageTime(time.perf_counter() - t0, pose2d.num_frames)
         if opts.render:
-            _render(video, pose2d, pose3d, stage / f"{stem}_3d.mp4", stages, opts.progress)
+            _render(
+                video, pose2d, pose3d, stage / f"{stem}_3d.mp4", stages, opts.progress, opts.fps
+            )
         paths = _publish(stage, out_dir)
     return LiftReport(
         out_dir=out_dir, frames=pose2d.num_frames, persons=pose2d.num_persons,
@@ -347,14 +353,15 @@ def _run_front_end(
     kp_file: Path | None,
     stages: dict[str, StageTime],
     notes: list[str],
-) -> Pose2DSequence:
-    """Detector (or keypoint file) -> cleaned 2D of the chosen persons; fills stage timings."""
+) -> tuple[Pose2DSequence, dict]:
+    """Detector (or keypoint file) -> cleaned 2D of the chosen persons and what the input was
+    (frames decoded / in the header, rates); fills stage timings."""
     from detectors import detect_video, load_keypoints
 
     if kp_file is not None:
         res = load_keypoints(
             kp_file, layout=opts.layout, video=video, person=opts.person,
-            max_gap=opts.max_gap, smooth=opts.smooth,
+            max_gap=opts.max_gap, smooth=opts.smooth, fps=opts.fps,
         )  # fmt: skip
         stages["read 2D"] = StageTime(res.timing.total_s, res.poses.num_frames)
     else:
@@ -365,7 +372,7 @@ def _run_front_end(
         res = detect_video(
             video, weights=opts.detector_weights, imgsz=imgsz, device=opts.device,
             conf=opts.conf, person=opts.person, max_gap=opts.max_gap, smooth=opts.smooth,
-            progress=opts.progress,
+            progress=opts.progress, fps=opts.fps,
         )  # fmt: skip
         t = res.timing
         stages["decode"] = StageTime(t.decode_s, t.frames)
@@ -377,7 +384,7 @@ def _run_front_end(
             f"no person with enough confident joints to lift in {src}: "
             "try a lower --conf or a larger --detector-imgsz"
         )
-    return res.poses
+    return res.poses, res.input_info
 
 
 def _render(
@@ -387,13 +394,14 @@ def _render(
     out_path: Path,
     stages: dict[str, StageTime],
     progress: bool = True,
+    fps: float | None = None,
 ) -> None:
     """Side-by-side mp4, re-reading the video as a stream (blank left panel without one)."""
     from hgmamba_core.render import render_video
     from hgmamba_core.video import iter_frames
 
     t0 = time.perf_counter()
-    frames = iter_frames(video, strict=False) if video is not None else None
+    frames = iter_frames(video, fps=fps) if video is not None else None
     try:
         render_video(frames, pose2d, pose3d, out_path, progress=progress)
     finally:

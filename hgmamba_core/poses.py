@@ -30,12 +30,31 @@ def denormalize_screen(xy: np.ndarray, w: float, h: float) -> np.ndarray:
     return xy * np.float32(w) / 2.0
 
 
+def _check_timestamps(ts: np.ndarray | None, frames: int) -> np.ndarray | None:
+    if ts is None:
+        return None
+    ts = np.asarray(ts, dtype=np.float64).reshape(-1)
+    if ts.shape[0] != frames:
+        raise HGMambaError(f"{ts.shape[0]} timestamps for {frames} frames")
+    return ts
+
+
+def frame_times(timestamps: np.ndarray | None, frames: int, fps: float) -> np.ndarray:
+    """Seconds of each frame: the timestamps when known, else f / fps (NaN without a rate)."""
+    if timestamps is not None:
+        return np.asarray(timestamps, dtype=np.float64)
+    rate = float(fps) if fps and np.isfinite(fps) and fps > 0 else np.nan
+    return np.arange(frames, dtype=np.float64) / rate
+
+
 @dataclass
 class Pose2DSequence:
     """2D tracks of H36M-17 joints for F frames and P persons, in pixels.
 
     keypoints (F, P, 17, 2) and scores (F, P, 17) are NaN where a person/joint is missing.
     `size` is the (width, height) of the frames the pixels refer to (after any rotation).
+    `timestamps` (F,) seconds from the first frame, when the source gave them (a variable
+    frame rate video); None means frame f is at f / fps.
     """
 
     keypoints: np.ndarray
@@ -45,6 +64,7 @@ class Pose2DSequence:
     size: tuple[int, int]
     source: str = ""
     layout: str = "h36m"
+    timestamps: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.keypoints = np.asarray(self.keypoints, dtype=np.float32)
@@ -58,6 +78,7 @@ class Pose2DSequence:
         if self.track_ids.shape[0] != k.shape[1]:
             raise HGMambaError(f"{k.shape[1]} persons but {self.track_ids.shape[0]} track ids")
         self.size = (int(self.size[0]), int(self.size[1]))
+        self.timestamps = _check_timestamps(self.timestamps, k.shape[0])
 
     @property
     def num_frames(self) -> int:
@@ -66,6 +87,10 @@ class Pose2DSequence:
     @property
     def num_persons(self) -> int:
         return int(self.keypoints.shape[1])
+
+    def frame_times(self) -> np.ndarray:
+        """(F,) seconds of each frame: the stored timestamps, else f / fps."""
+        return frame_times(self.timestamps, self.num_frames, self.fps)
 
     def normalized(self) -> np.ndarray:
         """Keypoints in aspect-preserving screen coordinates (see normalize_screen)."""
@@ -76,7 +101,7 @@ class Pose2DSequence:
         idx = np.asarray(persons, dtype=np.int64)
         return Pose2DSequence(
             self.keypoints[:, idx], self.scores[:, idx], self.track_ids[idx],
-            self.fps, self.size, self.source, self.layout,
+            self.fps, self.size, self.source, self.layout, self.timestamps,
         )  # fmt: skip
 
     def save(self, path: str | os.PathLike) -> None:
@@ -86,6 +111,7 @@ class Pose2DSequence:
                 f, keypoints=self.keypoints, scores=self.scores, track_ids=self.track_ids,
                 fps=np.float64(self.fps), size=np.asarray(self.size, dtype=np.int64),
                 source=np.str_(self.source), layout=np.str_(self.layout),
+                timestamps=self.frame_times(),
             )  # fmt: skip
 
     @classmethod
@@ -98,6 +124,7 @@ class Pose2DSequence:
                     fps=float(z["fps"]), size=tuple(int(v) for v in z["size"]),
                     source=str(z["source"]) if "source" in z else "",
                     layout=str(z["layout"]) if "layout" in z else "h36m",
+                    timestamps=z.get("timestamps"),
                 )  # fmt: skip
         except (OSError, ValueError, KeyError) as e:
             raise HGMambaError(f"cannot read 2D poses from {p}: {e}") from None
@@ -114,9 +141,12 @@ class Pose3DSequence:
     checkpoint: str = ""
     axes: str = "x right, y forward (away from the camera), z up; metres; floor at z=0"
     meta: dict = field(default_factory=dict)
+    timestamps: np.ndarray | None = None  # (F,) seconds; None: frame f is at f / fps
+    input_info: dict = field(default_factory=dict)  # frames_decoded, frames_in_header, ...
 
     def __post_init__(self) -> None:
         self.joints = np.asarray(self.joints, dtype=np.float32)
+        self.timestamps = _check_timestamps(self.timestamps, self.joints.shape[0])
         self.track_ids = np.asarray(self.track_ids, dtype=np.int64).reshape(-1)
         j = self.joints
         if j.ndim != 4 or j.shape[2:] != (NUM_JOINTS, 3):
@@ -125,6 +155,10 @@ class Pose3DSequence:
     @property
     def num_frames(self) -> int:
         return int(self.joints.shape[0])
+
+    def frame_times(self) -> np.ndarray:
+        """(F,) seconds of each frame: the stored timestamps, else f / fps."""
+        return frame_times(self.timestamps, self.num_frames, self.fps)
 
     @property
     def num_persons(self) -> int:

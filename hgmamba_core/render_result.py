@@ -99,7 +99,7 @@ def render_result(
     if video is not None:
         from hgmamba_core.video import iter_frames  # noqa: PLC0415
 
-        frames_iter = iter_frames(video, strict=False)
+        frames_iter = iter_frames(video)
     try:
         if png:
             return render_figure_png(frames_iter, pose2d, pose3d, d / f"{name}_figure.png",
