@@ -208,18 +208,20 @@ class VideoReader:
         t0: float | None = None
         stream = self._stream
         packets = self._container.demux(stream)  # type: ignore[union-attr]
-        while True:
+        flushed = False
+        while not flushed:
             try:
-                packet = next(packets)
-            except StopIteration:
-                return
-            except av.FFmpegError:  # demuxer gave up mid-file: keep what decoded
-                return
-            try:
-                decoded = packet.decode()
-            except av.FFmpegError:
-                self.skipped_packets += 1
-                continue
+                decoded = next(packets).decode()
+            except (StopIteration, av.FFmpegError) as e:
+                if isinstance(e, av.InvalidDataError) and not isinstance(e, av.EOFError):
+                    self.skipped_packets += 1  # a damaged packet: skip it, as players do
+                    continue
+                # the end, or the demuxer gave up mid-file (cut short): flush the decoder
+                flushed = True
+                try:
+                    decoded = stream.codec_context.decode(None)
+                except av.FFmpegError:
+                    return
             for frame in decoded:
                 if t0 is None:
                     self._rotation = int(-round(frame.rotation or 0)) % 360

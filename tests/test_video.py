@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import struct
-from fractions import Fraction
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from video_files import write_av
 
 from hgmamba_core.errors import HGMambaError
 from hgmamba_core.poses import denormalize_screen, normalize_screen
@@ -158,32 +158,6 @@ def test_garbage_mid_stream_decodes_the_rest_with_a_note(tmp_path):
         note = r.mismatch_note()
     assert 10 < n < 100 and r.info.frames_in_header == 100
     assert note is not None and f"{n} decoded" in note and "100" in note
-
-
-def write_av(
-    path: Path,
-    frames: list[np.ndarray],
-    times_s: list[float] | None = None,
-    rate: int = 25,
-    faststart: bool = False,
-    pix_fmt: str = "yuv420p",
-) -> Path:
-    """An H.264 mp4 written with PyAV; `times_s` sets each frame's presentation time."""
-    import av
-
-    opts = {"movflags": "+faststart"} if faststart else {}
-    with av.open(str(path), mode="w", format="mp4", options=opts) as c:
-        s = c.add_stream("libx264", rate=rate)
-        s.height, s.width = frames[0].shape[:2]
-        s.pix_fmt = pix_fmt
-        s.codec_context.time_base = Fraction(1, 1000)
-        for i, img in enumerate(frames):
-            f = av.VideoFrame.from_ndarray(img, format="bgr24")
-            f.pts = round((times_s[i] if times_s else i / rate) * 1000)
-            f.time_base = Fraction(1, 1000)
-            c.mux(s.encode(f))
-        c.mux(s.encode(None))
-    return path
 
 
 def _marker_frames(n: int, w: int = 160, h: int = 120) -> list[np.ndarray]:

@@ -4,10 +4,13 @@ The kernel walks L once per (batch row, block of 16 channels) with the state in 
 and SIMD lanes over the channels, and walks back once for the gradient (recomputing states
 chunk by chunk from checkpoints the forward saved), so it pays none of the per-step kernel
 launches and state round-trips of a PyTorch loop. It is compiled with torch.utils.cpp_extension the first time
-it is needed and cached in TORCH_EXTENSIONS_DIR (torch's default: ~/.cache/torch_extensions);
-torch's file lock serializes concurrent first builds. If it cannot be built, `load_extension`
-warns once and returns None, and callers fall back to the PyTorch paths (also forced by
-HGMAMBA_NO_FUSED=1).
+it is needed, into a folder named by the source's content hash and this CPU
+($HGMAMBA_CACHE or ~/.cache/hgmamba/scan/<name>/, holding its own copy of the source): every
+checkout and every run with the same kernel source reuses one build (a build keyed by the
+checkout's path was redone for each new checkout). torch's file lock serializes concurrent
+first builds, and the first build says so on stderr in one line. If it cannot be built,
+`load_extension` warns once and returns None, and callers fall back to the PyTorch paths (also
+forced by HGMAMBA_NO_FUSED=1).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import hashlib
 import logging
 import os
 import platform
+import shutil
+import sys
 from pathlib import Path
 
 import torch
@@ -42,11 +47,32 @@ def _cpu_tag() -> str:
 def _build_attempts() -> list[tuple[str, list[str]]]:
     """(extension name, C++ flags) to try in order: tuned for this CPU, then portable."""
     base = ["-O3", "-fopenmp", "-fno-trapping-math", "-fno-math-errno"]
+    src = hashlib.sha1(SOURCE.read_bytes()).hexdigest()[:10]
     attempts = []
     if platform.machine().lower() in ("x86_64", "amd64", "aarch64", "arm64"):
-        attempts.append((f"hgmamba_scan_{_cpu_tag()}", [*base, "-march=native"]))
-    attempts.append(("hgmamba_scan_portable", base))
+        attempts.append((f"hgmamba_scan_{_cpu_tag()}_{src}", [*base, "-march=native"]))
+    attempts.append((f"hgmamba_scan_portable_{src}", base))
     return attempts
+
+
+def cache_dir() -> Path:
+    """Where the kernel builds live: $HGMAMBA_CACHE, else $XDG_CACHE_HOME or ~/.cache, /hgmamba."""
+    if os.environ.get("HGMAMBA_CACHE"):
+        return Path(os.environ["HGMAMBA_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "hgmamba"
+
+
+def _build_dir(name: str) -> tuple[Path, Path, bool]:
+    """(build folder, its copy of the source, whether the library is already built there)."""
+    d = cache_dir() / "scan" / name
+    d.mkdir(parents=True, exist_ok=True)
+    src = d / SOURCE.name
+    if not src.is_file() or src.read_bytes() != SOURCE.read_bytes():
+        tmp = d / f".{SOURCE.name}.{os.getpid()}"
+        shutil.copyfile(SOURCE, tmp)
+        os.replace(tmp, src)  # atomic: a concurrent build never sees half a file
+    return d, src, (d / f"{name}.so").is_file()
 
 
 @functools.cache
@@ -68,11 +94,20 @@ def load_extension():
 
         for name, cflags in _build_attempts():
             try:
+                build, src, built = _build_dir(name)
+                if not built:
+                    print(
+                        "hgmamba: compiling the CPU scan kernel once for this machine "
+                        "(~30 s; later runs reuse it)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 return cpp_extension.load(
                     name=name,
-                    sources=[str(SOURCE)],
+                    sources=[str(src)],
                     extra_cflags=cflags,
                     extra_ldflags=["-fopenmp"],
+                    build_directory=str(build),
                     verbose=False,
                 )
             except Exception as exc:  # no compiler, no headers, build error: try the next
