@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from pathlib import Path
 
 import pytest
 import torch
@@ -139,12 +140,36 @@ def test_failed_build_warns_and_falls_back(monkeypatch, caplog):
     monkeypatch.setattr(cpp_extension, "load", broken)
     with caplog.at_level(logging.WARNING):
         assert fused.load_extension.__wrapped__() is None
-    assert calls[-1] == "hgmamba_scan_portable"  # the portable build was tried last
+    assert calls[-1].startswith("hgmamba_scan_portable_")  # the portable build was tried last
     warned = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warned) == 1
     message = warned[0].getMessage()
     assert "fused CPU selective scan unavailable" in message and "no compiler" in message
     assert "\n" not in message
+
+
+def test_build_is_keyed_by_source_not_checkout_and_announced(monkeypatch, tmp_path, capsys):
+    """One build per kernel source and CPU, in the cache, from its own copy of the source: a
+    second checkout (another path, same source) reuses it; only a first build says so."""
+    from torch.utils import cpp_extension
+
+    seen = []
+    monkeypatch.setenv("HGMAMBA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cpp_extension, "load", lambda **kw: seen.append(kw) or "module")
+    assert fused.load_extension.__wrapped__() == "module"
+    kw = seen[-1]
+    build = Path(kw["build_directory"])
+    assert build.parent == tmp_path / "cache" / "scan" and build.name == kw["name"]
+    assert Path(kw["sources"][0]).read_bytes() == fused.SOURCE.read_bytes()
+    assert Path(kw["sources"][0]).parent == build  # not the checkout's path
+    assert "compiling the CPU scan kernel once" in capsys.readouterr().err
+    (build / f"{kw['name']}.so").write_bytes(b"")  # as if built
+    monkeypatch.setattr(fused, "SOURCE", tmp_path / "other_checkout" / "scan_cpu.cpp")
+    fused.SOURCE.parent.mkdir()
+    fused.SOURCE.write_bytes(Path(kw["sources"][0]).read_bytes())
+    assert fused.load_extension.__wrapped__() == "module"
+    assert seen[-1]["build_directory"] == kw["build_directory"]
+    assert capsys.readouterr().err == ""
 
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
