@@ -1,0 +1,231 @@
+"""The camera of a clip, estimated from the people in it: pitch, roll, height, with a method
+and an uncertainty that travel on as a `CameraEstimate` (into pose3d.json and the summary).
+
+Rule (chosen on bench/world.py, see the README): with enough stance frames the floor normal is
+the robust plane fit through the stance ankles fused with the body-up prior (prior std
+PRIOR_SIGMA_DEG); with too few, the body-up prior alone; with no upright frame either, the
+fixed default tilt. The height is always the floor plane's distance from the camera along the
+chosen normal (the feet's median when the plane is fixed).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from hgmamba_core.world.floor import (
+    ANKLE_ABOVE_FLOOR_M,
+    StanceFeet,
+    angle_deg,
+    body_up_prior,
+    bootstrap_floor,
+    fit_floor,
+    obs_per_point,
+    stance_feet,
+    unit,
+)
+from hgmamba_core.world.frame import pitch_roll_from_up, up_from_pitch_roll
+
+DEFAULT_TILT_DEG = 10.0  # the fallback when nothing in the clip says where up is
+PRIOR_SIGMA_DEG = 4.0  # body-up prior std (H36M GT: median trunk lean 3-5 degrees)
+MIN_STANCE_FRAMES = 30
+MIN_STANCE_RUNS = 3
+MIN_FLOOR_SPREAD_M = 0.15  # the stance feet must cover this much floor (std) along 2 axes
+
+
+@dataclass(frozen=True)
+class CameraEstimate:
+    """Where the camera is relative to the floor, and how that was decided.
+
+    pitch: degrees looking down; roll: degrees, positive when the image's right side points
+    below the horizon; height: metres above the floor. `up_cam` is world up in camera
+    coordinates (x right, y down, z forward).
+    """
+
+    pitch_deg: float
+    roll_deg: float
+    height_m: float
+    focal_px: float
+    focal_source: str
+    method: str
+    stance_frames: int = 0
+    stance_persons: int = 0
+    persons: int = 0
+    gravity_std_deg: float = float("nan")
+    height_std_m: float = float("nan")
+    floor_vs_body_up_deg: float = float("nan")  # consistency of the two cues
+    up_cam: tuple[float, float, float] = (0.0, -1.0, 0.0)
+    person_scale: tuple[float, ...] = ()
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def summary(self) -> str:
+        """One line for the lift summary."""
+        how = self.method
+        if self.stance_frames:
+            ppl = "person" if self.stance_persons == 1 else "people"
+            how += f" on {self.stance_frames} stance frames of {self.stance_persons} {ppl}"
+        unc = []
+        if math.isfinite(self.gravity_std_deg):
+            unc.append(f"±{self.gravity_std_deg:.1f}°")
+        if math.isfinite(self.height_std_m):
+            unc.append(f"±{self.height_std_m:.2f} m")
+        if math.isfinite(self.floor_vs_body_up_deg):
+            unc.append(f"floor vs body-up {self.floor_vs_body_up_deg:.1f}°")
+        extra = f"; {', '.join(unc)}" if unc else ""
+        return (
+            f"camera: {self.pitch_deg:.0f}° down, {self.roll_deg:.0f}° roll, "
+            f"{self.height_m:.1f} m above the floor ({how}{extra}); "
+            f"focal {self.focal_px:.0f} px ({self.focal_source})"
+        )
+
+    def to_dict(self) -> dict:
+        """JSON-ready (NaN -> None)."""
+        d = asdict(self)
+        for k, v in d.items():
+            if isinstance(v, float) and not math.isfinite(v):
+                d[k] = None
+            elif isinstance(v, tuple):
+                d[k] = list(v)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CameraEstimate:
+        kw = {}
+        for k, f in cls.__dataclass_fields__.items():
+            if k not in d:
+                continue
+            v = d[k]
+            if v is None and f.type in ("float", float):
+                v = float("nan")
+            elif isinstance(v, list):
+                v = tuple(v)
+            kw[k] = v
+        return cls(**kw)
+
+
+@dataclass(frozen=True)
+class FloorSolution:
+    """The floor in camera coordinates: up normal and camera height, plus the evidence."""
+
+    up_cam: np.ndarray
+    height_m: float
+    method: str
+    feet: StanceFeet
+    gravity_std_deg: float = float("nan")
+    height_std_m: float = float("nan")
+    floor_vs_body_up_deg: float = float("nan")
+    notes: tuple[str, ...] = ()
+
+
+def _fallback_height(cams: list[np.ndarray], up: np.ndarray, percentile: float) -> float:
+    """Camera height from every frame's lowest ankle (no stance frames to trust)."""
+    lows = []
+    for cam in cams:
+        h = -(cam[:, [3, 6]] @ up)  # distance below the camera
+        lows.append(np.fmax(h[:, 0], h[:, 1]))
+    low = np.concatenate(lows) if lows else np.zeros(0)
+    low = low[np.isfinite(low)]
+    if not low.size:
+        return float("nan")
+    return float(np.percentile(low, 100.0 - percentile)) + ANKLE_ABOVE_FLOOR_M
+
+
+def solve_floor(
+    cams: list[np.ndarray],
+    ankle_conf: list[np.ndarray],
+    fps: float,
+    tilt_deg: float | str = "auto",
+    roll_deg: float = 0.0,
+    prior_sigma_deg: float = PRIOR_SIGMA_DEG,
+    floor_percentile: float = 5.0,
+    per_person: bool = True,
+) -> FloorSolution:
+    """World up and the camera height from camera-frame people (see the module docstring).
+
+    cams: per person (F, 17, 3) metres in the camera frame (roots placed); ankle_conf: per
+    person (F, 2) 2D scores of the right and left ankle.
+    """
+    notes: list[str] = []
+    auto = isinstance(tilt_deg, str)
+    prior, upright = body_up_prior(cams) if auto else (None, 0)
+    if not auto:
+        up0, method = up_from_pitch_roll(float(tilt_deg), roll_deg), f"fixed {tilt_deg:g}° tilt"
+    elif prior is not None:
+        up0, method = prior, "body-up prior"
+    else:
+        up0 = up_from_pitch_roll(DEFAULT_TILT_DEG, 0.0)
+        method = f"fixed {DEFAULT_TILT_DEG:g}° tilt"
+        notes.append(f"no upright frame: assumed the default {DEFAULT_TILT_DEG:g}° tilt")
+    feet = stance_feet(cams, ankle_conf, up0, fps)
+    runs = int(np.unique(feet.segment).size)
+    enough = feet.count >= MIN_STANCE_FRAMES and runs >= MIN_STANCE_RUNS
+    if not enough:
+        if feet.count:
+            notes.append(f"only {feet.count} stance frames ({runs} stance runs): floor not fitted")
+        else:
+            notes.append("no stance frame (feet unseen, moving or not upright): floor not fitted")
+        height = _fallback_height(cams, up0, floor_percentile)
+        return FloorSolution(unit(up0), height, method, feet, notes=tuple(notes))
+    sigma = prior_sigma_deg if prior is not None else float("inf")
+    if not auto:
+        sigma = float("inf")
+    up, fit = up0, None
+    for _ in range(2):  # refit once with the lowest ankle and the stance test along the new up
+        grp = feet.person if per_person else None
+        fit = fit_floor(feet.points, up0, sigma, obs_per_point=obs_per_point(feet), groups=grp)
+        up = fit.normal
+        if not auto:
+            break
+        feet2 = stance_feet(cams, ankle_conf, up, fps)
+        if feet2.count < MIN_STANCE_FRAMES:
+            break
+        feet = feet2
+    assert fit is not None
+    grp = feet.person if per_person else None
+    g_std, h_std = bootstrap_floor(feet, up0, sigma, per_person=per_person)
+    if not auto:
+        g_std = float("nan")  # the tilt was given, not estimated
+    consistency = float("nan")
+    if auto and prior is not None:
+        alone = fit_floor(feet.points, prior, 0.0, groups=grp)
+        consistency = angle_deg(alone.normal, prior)
+        if min(fit.spread_m) < MIN_FLOOR_SPREAD_M:
+            notes.append(
+                f"the stance feet cover too little floor ({min(fit.spread_m):.2f} m across): "
+                "up from the body-up prior, height from the feet"
+            )
+            fit = fit_floor(feet.points, prior, float("inf"), groups=grp)
+            up = fit.normal
+            g_std = float("nan")
+            method = "body-up prior"
+        else:
+            method = "floor fit + body-up prior"
+    elif auto:
+        method = "floor fit"
+    return FloorSolution(
+        unit(up), fit.height_m, method, feet, g_std, h_std, consistency, tuple(notes)
+    )
+
+
+def make_estimate(
+    sol: FloorSolution,
+    focal_px: float,
+    focal_source: str,
+    persons: int,
+    person_scale: tuple[float, ...] = (),
+    height_m: float | None = None,
+    notes: tuple[str, ...] = (),
+) -> CameraEstimate:
+    """The typed record of a FloorSolution (height_m: the height finally used)."""
+    pitch, roll = pitch_roll_from_up(sol.up_cam)
+    return CameraEstimate(
+        pitch_deg=pitch, roll_deg=roll, height_m=float(sol.height_m if height_m is None else height_m),
+        focal_px=float(focal_px), focal_source=focal_source, method=sol.method,
+        stance_frames=sol.feet.count, stance_persons=sol.feet.persons if sol.feet.count else 0,
+        persons=persons, gravity_std_deg=sol.gravity_std_deg, height_std_m=sol.height_std_m,
+        floor_vs_body_up_deg=sol.floor_vs_body_up_deg,
+        up_cam=tuple(float(v) for v in sol.up_cam), person_scale=tuple(person_scale),
+        notes=sol.notes + tuple(notes),
+    )  # fmt: skip

@@ -1,0 +1,295 @@
+"""Where is the floor? Gravity and the floor plane from the people's feet and bodies.
+
+Two independent cues, both in camera coordinates after root placement:
+- the floor plane: over stance frames (the person upright, the lower ankle nearly still) the
+  lowest ankle touches the floor, so those points lie ANKLE_ABOVE_FLOOR_M above one plane;
+  several people or one walking person sample it over metres of floor;
+- the body-up prior: the mean pelvis->thorax direction of upright frames. It needs no motion,
+  but a body leans (Human3.6M GT: 2-5 degrees median from vertical, forwards when walking).
+`fuse_floor` combines them as a maximum a-posteriori normal: the plane residuals weigh
+against a Gaussian prior around the body-up direction, so the directions the feet do not
+constrain (one still person, a walk along a line) fall back to the prior smoothly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+ANKLE_ABOVE_FLOOR_M = 0.06  # H36M GT: the stance ankle's median height is 0.045-0.072 m
+_PELVIS, _THORAX = 0, 8
+_HIPS, _KNEES, _ANKLES = (1, 4), (2, 5), (3, 6)
+
+
+@dataclass(frozen=True)
+class StanceFeet:
+    """The lowest ankle of every stance frame: points (N, 3) camera metres and who/when."""
+
+    points: np.ndarray
+    person: np.ndarray  # (N,) person index
+    frame: np.ndarray  # (N,) frame index
+    segment: np.ndarray  # (N,) id of the contiguous stance run (for block resampling)
+
+    @property
+    def count(self) -> int:
+        return int(self.points.shape[0])
+
+    @property
+    def persons(self) -> int:
+        return int(np.unique(self.person).size)
+
+
+@dataclass(frozen=True)
+class PlaneFit:
+    """Floor plane n . x + d = 0 in camera coordinates, n = world up (unit), d = camera height."""
+
+    normal: np.ndarray
+    height_m: float
+    residual_m: float  # robust std of the stance points' distances to the plane
+    spread_m: tuple[float, float]  # std of the stance points along the plane's two axes
+    inliers: int
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float64)
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def angle_deg(a: np.ndarray, b: np.ndarray) -> float:
+    """Angle between two directions, degrees."""
+    c = float(np.clip(np.dot(unit(a), unit(b)), -1.0, 1.0))
+    return float(np.degrees(np.arccos(c)))
+
+
+def upright_mask(
+    cam: np.ndarray, up: np.ndarray | None = None, max_deg: float = 30.0
+) -> np.ndarray:
+    """(F, 17, 3) -> (F,) frames where both legs are nearly straight and under the trunk.
+
+    Sitting, kneeling or lying frames fail: the thigh is then far from the trunk's direction.
+    With `up` given, the trunk must also lie within max_deg of it.
+    """
+    trunk = cam[:, _THORAX] - cam[:, _PELVIS]
+    ok = np.isfinite(trunk).all(-1)
+    trunk_u = np.where(ok[:, None], trunk, 1.0)
+    trunk_u = unit(trunk_u)
+    cos_max = np.cos(np.deg2rad(max_deg))
+    for hip, knee, ank in zip(_HIPS, _KNEES, _ANKLES, strict=True):
+        leg = cam[:, hip] - cam[:, ank]
+        full = np.linalg.norm(cam[:, hip] - cam[:, knee], axis=-1) + np.linalg.norm(
+            cam[:, knee] - cam[:, ank], axis=-1
+        )
+        straight = np.linalg.norm(leg, axis=-1) >= 0.85 * full
+        leg_u = unit(np.where(np.isfinite(leg), leg, 1.0))
+        ok &= straight & ((leg_u * trunk_u).sum(-1) >= cos_max) & np.isfinite(leg).all(-1)
+    if up is not None:
+        ok &= trunk_u @ unit(up) >= cos_max
+    return ok
+
+
+def body_up_prior(cams: list[np.ndarray]) -> tuple[np.ndarray | None, int]:
+    """Mean pelvis->thorax direction over upright frames, each person weighted equally.
+
+    Returns (unit up in camera coordinates or None, number of upright frames used).
+    """
+    dirs, used = [], 0
+    for cam in cams:
+        m = upright_mask(cam)
+        if m.sum() < 1:
+            continue
+        d = unit(cam[m, _THORAX] - cam[m, _PELVIS])
+        dirs.append(unit(d.mean(0)))
+        used += int(m.sum())
+    if not dirs:
+        return None, 0
+    return unit(np.mean(dirs, axis=0)), used
+
+
+def stance_feet(
+    cams: list[np.ndarray],
+    ankle_conf: list[np.ndarray],
+    up: np.ndarray,
+    fps: float,
+    max_speed: float = 0.35,
+    min_conf: float = 0.3,
+) -> StanceFeet:
+    """Lowest ankle (along `up`) of every frame where it is nearly still and seen in the 2D.
+
+    cams: per person (F, 17, 3) camera-frame metres; ankle_conf: per person (F, 2) 2D scores of
+    the right/left ankle. Speed: centred difference over ~0.1 s, metres per second.
+    """
+    up = unit(up)
+    pts, who, when, seg = [], [], [], []
+    next_seg = 0
+    lag = max(1, int(round(0.05 * max(fps, 1.0))))
+    for p, (cam, conf) in enumerate(zip(cams, ankle_conf, strict=True)):
+        ank = cam[:, list(_ANKLES)]  # (F, 2, 3)
+        hgt = ank @ up
+        low = np.where(
+            np.nan_to_num(hgt[:, 0], nan=np.inf) <= np.nan_to_num(hgt[:, 1], nan=np.inf), 0, 1
+        )
+        F = cam.shape[0]
+        idx = np.arange(F)
+        foot = ank[idx, low]
+        a, b = np.clip(idx - lag, 0, F - 1), np.clip(idx + lag, 0, F - 1)
+        dt = np.maximum(b - a, 1) / max(fps, 1.0)
+        speed = np.linalg.norm(ank[b, low] - ank[a, low], axis=-1) / dt
+        c = np.asarray(conf, dtype=np.float64)[idx, low]
+        ok = (
+            np.isfinite(foot).all(-1)
+            & (np.nan_to_num(speed, nan=np.inf) <= max_speed)
+            & (np.nan_to_num(c, nan=0.0) >= min_conf)
+            & upright_mask(cam, up, max_deg=35.0)
+        )
+        if not ok.any():
+            continue
+        runs = np.cumsum(np.diff(np.concatenate([[0], ok.astype(np.int8)])) == 1)
+        pts.append(foot[ok])
+        who.append(np.full(int(ok.sum()), p))
+        when.append(idx[ok])
+        seg.append(runs[ok] + next_seg)
+        next_seg = int(seg[-1].max()) + 1
+    if not pts:
+        e = np.zeros((0,), dtype=np.int64)
+        return StanceFeet(np.zeros((0, 3)), e, e, e)
+    return StanceFeet(
+        np.concatenate(pts), np.concatenate(who), np.concatenate(when), np.concatenate(seg)
+    )
+
+
+def _map_normal(cov: np.ndarray, prior: np.ndarray, prior_weight: float) -> np.ndarray:
+    """argmin over unit n of n^T cov n + prior_weight |n - prior|^2.
+
+    Stationarity gives n = prior_weight (cov - mu I)^-1 prior with mu below cov's smallest
+    eigenvalue; |n| = 1 fixes mu, found by bisection in cov's eigenbasis.
+    """
+    lam, vec = np.linalg.eigh(cov)
+    if prior_weight <= 0:
+        n = vec[:, 0]
+        return n if n @ prior >= 0 else -n
+    b = prior_weight * (vec.T @ prior)
+
+    def norm(mu: float) -> float:
+        return float(np.linalg.norm(b / (lam - mu)))
+
+    hi = lam[0]
+    lo = lam[0] - (np.abs(b).sum() + 1.0)
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        if mid >= hi or mid <= lo:
+            break
+        lo, hi = (mid, hi) if norm(mid) < 1.0 else (lo, mid)
+    return unit(vec @ (b / (lam - lo)))
+
+
+def _group_means(P: np.ndarray, w: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Per-point weighted mean of the point's group (N, 3)."""
+    ng = int(groups.max()) + 1 if groups.size else 0
+    sw = np.bincount(groups, weights=w, minlength=ng)
+    sums = np.stack([np.bincount(groups, weights=w * P[:, k], minlength=ng) for k in range(3)], 1)
+    means = sums / np.maximum(sw, 1e-12)[:, None]
+    return means[groups]
+
+
+def fit_floor(
+    points: np.ndarray,
+    prior: np.ndarray,
+    prior_sigma_deg: float = 4.0,
+    iters: int = 10,
+    weights: np.ndarray | None = None,
+    obs_per_point: float = 1.0,
+    groups: np.ndarray | None = None,
+) -> PlaneFit:
+    """Robust (IRLS, Tukey biweight) plane through stance ankles, pulled towards a prior up.
+
+    The prior enters as a Gaussian of std prior_sigma_deg on the normal (0: plane only; inf:
+    prior only). obs_per_point < 1 discounts correlated points (consecutive frames of one
+    stance count about once). With `groups` (the person of each point) every person gets their
+    own plane offset: one camera cannot tell a person's size from their distance, so only the
+    directions along which each person's feet move say where the floor's normal points; the
+    height is then the median of the persons' offsets. Heights are to the floor, ANKLE_ABOVE_FLOOR_M
+    below the ankles.
+    """
+    P = np.asarray(points, dtype=np.float64)
+    prior = unit(prior)
+    w = np.ones(len(P)) if weights is None else np.asarray(weights, dtype=np.float64).copy()
+    g = np.zeros(len(P), dtype=np.int64) if groups is None else np.asarray(groups, np.int64)
+    n = prior
+    wi = w.copy()
+    mean = _group_means(P, wi, g)
+    scale = 0.05
+    for _ in range(iters):
+        r = (P - mean) @ n
+        rv = r[w > 0]
+        mad = 1.4826 * float(np.median(np.abs(rv - np.median(rv)))) if rv.size else scale
+        scale = max(mad, 0.01)
+        u = r / (4.685 * scale)
+        wi = w * np.where(np.abs(u) < 1, (1 - u * u) ** 2, 0.0)
+        if wi.sum() < 3:
+            wi = w.copy()
+            break
+        mean = _group_means(P, wi, g)
+        X = P - mean
+        cov = obs_per_point * (wi[:, None] * X).T @ X / (scale * scale)
+        if np.isinf(prior_sigma_deg):
+            n = prior
+        else:
+            pw = 1.0 / np.deg2rad(prior_sigma_deg) ** 2 if prior_sigma_deg > 0 else 0.0
+            n = _map_normal(cov, prior, pw)
+    offs = -(mean @ n)
+    keep = wi > 0
+    if keep.any():  # each person's offset counts once (the average adult sets the scale)
+        tot = np.bincount(g[keep], weights=wi[keep])
+        d = _weighted_median(offs[keep], wi[keep] / tot[g[keep]])
+    else:
+        d = float(np.median(offs))
+    X = P - mean
+    inl = np.abs(X @ n) < 3 * scale
+    Q = X[inl] if inl.sum() else np.zeros((1, 3))
+    e1 = unit(np.cross(n, [1.0, 0.0, 0.0]) if abs(n[0]) < 0.9 else np.cross(n, [0.0, 1.0, 0.0]))
+    e2 = np.cross(n, e1)
+    c = np.cov(np.stack([Q @ e1, Q @ e2])) if len(Q) > 1 else np.zeros((2, 2))
+    sv = np.sqrt(np.clip(np.linalg.eigvalsh(c), 0, None))[::-1]
+    return PlaneFit(
+        normal=n, height_m=d + ANKLE_ABOVE_FLOOR_M, residual_m=float(scale),
+        spread_m=(float(sv[0]), float(sv[1])), inliers=int(inl.sum()),
+    )  # fmt: skip
+
+
+def _weighted_median(x: np.ndarray, w: np.ndarray) -> float:
+    o = np.argsort(x)
+    cw = np.cumsum(w[o])
+    return float(x[o][np.searchsorted(cw, 0.5 * cw[-1])])
+
+
+def obs_per_point(feet: StanceFeet) -> float:
+    """Independent observations per stance point: one per stance run."""
+    return float(np.unique(feet.segment).size) / max(feet.count, 1)
+
+
+def bootstrap_floor(
+    feet: StanceFeet,
+    prior: np.ndarray,
+    prior_sigma_deg: float,
+    reps: int = 24,
+    seed: int = 0,
+    per_person: bool = True,
+) -> tuple[float, float]:
+    """(gravity std in degrees, height std in metres) by resampling whole stance runs."""
+    segs = np.unique(feet.segment)
+    if segs.size < 3:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    opp = obs_per_point(feet)
+    grp = feet.person if per_person else None
+    base = fit_floor(feet.points, prior, prior_sigma_deg, obs_per_point=opp, groups=grp)
+    angs, hs = [], []
+    for _ in range(reps):
+        pick = rng.choice(segs, size=segs.size, replace=True)
+        counts = np.bincount(np.searchsorted(segs, pick), minlength=segs.size)
+        w = counts[np.searchsorted(segs, feet.segment)].astype(np.float64)
+        f = fit_floor(feet.points, prior, prior_sigma_deg, 4, w, opp, grp)
+        angs.append(angle_deg(f.normal, base.normal))
+        hs.append(f.height_m)
+    return float(np.sqrt(np.mean(np.square(angs)))), float(np.std(hs))
