@@ -33,6 +33,7 @@ from hgmamba_core.world.frame import (
 _ANKLES = (3, 6)
 SCALE_RANGE = (0.7, 1.4)  # per-person depth corrections outside this are not applied
 MIN_PERSON_STANCE = 10
+CONTACT_SMOOTH_FRAMES = 3  # bench/world.py: 1, 3 and 7 gave floor drift 0.05, 0.05, 0.06 m
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class WorldConfig:
     root_smooth_frames: int = 5
     floor_percentile: float = 5.0
     prior_sigma_deg: float = PRIOR_SIGMA_DEG
-    same_floor: bool = True  # per-person depth correction onto the shared floor
+    same_floor: bool = True  # per-person (per stance) depth correction onto the shared floor
 
 
 @dataclass(frozen=True)
@@ -96,16 +97,45 @@ def camera_frame_people(
     return out
 
 
-def _person_floor_height(cam: np.ndarray, up: np.ndarray, frames: np.ndarray, pct: float) -> float:
-    """This person's feet's distance below the camera along up (stance frames if given)."""
-    d = -(cam[:, list(_ANKLES)] @ up)
-    h = np.fmax(d[:, 0], d[:, 1])
-    h = h[frames] if frames.size >= MIN_PERSON_STANCE else h
-    h = h[np.isfinite(h)]
-    if not h.size:
-        return float("nan")
-    stat = np.median(h) if frames.size >= MIN_PERSON_STANCE else np.percentile(h, 100 - pct)
-    return float(stat) + ANKLE_ABOVE_FLOOR_M
+def contact_scale(
+    cam: np.ndarray,
+    up: np.ndarray,
+    height: float,
+    frames: np.ndarray,
+    percentile: float = 5.0,
+    fps: float = 25.0,
+) -> tuple[np.ndarray, str]:
+    """(F,) depth factors that put this person's stance ankle on the floor, and a note.
+
+    Scaling a person about the camera centre keeps their 2D projection, so it is free: with
+    stance frames, every stance frame gets the factor that lands its lowest ankle
+    ANKLE_ABOVE_FLOOR_M above the floor (outliers dropped, interpolated between stances,
+    smoothed over ~0.5 s); without, one factor from the lowest ankle's percentile.
+    """
+    F = cam.shape[0]
+    d = -(cam[:, list(_ANKLES)] @ up)  # ankles' distance below the camera
+    low = np.fmax(d[:, 0], d[:, 1])
+    target = height - ANKLE_ABOVE_FLOOR_M
+    ok_low = low[np.isfinite(low)]
+    if target <= 0.05 or not ok_low.size:
+        return np.ones(F), ""
+    if frames.size >= MIN_PERSON_STANCE:
+        frames = frames[np.isfinite(low[frames]) & (low[frames] > 0.05)]
+    if frames.size >= MIN_PERSON_STANCE:
+        logk = np.log(target / low[frames])
+        med = np.median(logk)
+        mad = 1.4826 * np.median(np.abs(logk - med)) + 1e-3
+        keep = np.abs(logk - med) <= 3 * mad
+        f, lk = frames[keep], logk[keep]
+        k = np.exp(np.interp(np.arange(F), f, lk))
+        k = moving_average(k[:, None], CONTACT_SMOOTH_FRAMES)[:, 0]
+        k = np.where(np.isfinite(k), k, np.exp(med))
+    else:
+        k = np.full(F, target / np.percentile(ok_low, 100 - percentile))
+    med_k = float(np.median(k))
+    if not SCALE_RANGE[0] <= med_k <= SCALE_RANGE[1]:
+        return np.ones(F), f"depth correction {med_k:.2f} out of range, not applied"
+    return np.clip(k, *SCALE_RANGE), ""
 
 
 def place_in_world(
@@ -129,9 +159,11 @@ def place_in_world(
     conf = [np.nan_to_num(scores[:, p][:, list(_ANKLES)], nan=0.0) for p in range(P)]
     if not cfg.place_root:  # no camera geometry: fixed tilt, each person floored on their own
         return _legacy_world(cams, cfg, focal, source, F)
+    kps = [np.asarray(keypoints_px[:, p], np.float64) for p in range(P)]
     sol = solve_floor(
-        cams, conf, fps, cfg.tilt_deg, cfg.roll_deg, cfg.prior_sigma_deg, cfg.floor_percentile
-    )
+        cams, conf, fps, kps, cfg.tilt_deg, cfg.roll_deg, cfg.prior_sigma_deg,
+        cfg.floor_percentile,
+    )  # fmt: skip
     up, height = sol.up_cam, sol.height_m
     notes: list[str] = []
     if not np.isfinite(height):
@@ -147,17 +179,15 @@ def place_in_world(
     R = rotation_from_up(up)
     out = np.full(rel_cam.shape, np.nan, dtype=np.float32)
     for p, cam in enumerate(cams):
-        s = scene
-        if cfg.same_floor and P > 1:
+        k = np.ones(F)
+        if cfg.same_floor:
             frames = sol.feet.frame[sol.feet.person == p]
-            hp = _person_floor_height(cam, up, frames, cfg.floor_percentile)
-            k = height / (hp * scene) if np.isfinite(hp) and hp > 0.05 else 1.0
-            if SCALE_RANGE[0] <= k <= SCALE_RANGE[1]:
-                s *= k
-            elif np.isfinite(k):
-                notes.append(f"person {p}: depth correction {k:.2f} out of range, not applied")
-        scales.append(round(float(s), 4))
-        world = (s * cam) @ R.T
+            k, note = contact_scale(cam, up, height / scene, frames, cfg.floor_percentile, fps)
+            if note:
+                notes.append(f"person {p}: {note}")
+        s = scene * k
+        scales.append(round(float(np.median(s)), 4))
+        world = (s[:, None, None] * cam) @ R.T
         world[..., 2] += height
         out[:, p] = world.astype(np.float32)
     est = make_estimate(sol, focal, source, P, tuple(scales), height, tuple(notes))

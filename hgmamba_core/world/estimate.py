@@ -136,6 +136,7 @@ def solve_floor(
     cams: list[np.ndarray],
     ankle_conf: list[np.ndarray],
     fps: float,
+    keypoints: list[np.ndarray] | None = None,
     tilt_deg: float | str = "auto",
     roll_deg: float = 0.0,
     prior_sigma_deg: float = PRIOR_SIGMA_DEG,
@@ -145,7 +146,7 @@ def solve_floor(
     """World up and the camera height from camera-frame people (see the module docstring).
 
     cams: per person (F, 17, 3) metres in the camera frame (roots placed); ankle_conf: per
-    person (F, 2) 2D scores of the right and left ankle.
+    person (F, 2) 2D scores of the right and left ankle; keypoints: per person (F, 17, 2) px.
     """
     notes: list[str] = []
     auto = isinstance(tilt_deg, str)
@@ -158,7 +159,7 @@ def solve_floor(
         up0 = up_from_pitch_roll(DEFAULT_TILT_DEG, 0.0)
         method = f"fixed {DEFAULT_TILT_DEG:g}° tilt"
         notes.append(f"no upright frame: assumed the default {DEFAULT_TILT_DEG:g}° tilt")
-    feet = stance_feet(cams, ankle_conf, up0, fps)
+    feet = stance_feet(cams, ankle_conf, up0, fps, keypoints)
     runs = int(np.unique(feet.segment).size)
     enough = feet.count >= MIN_STANCE_FRAMES and runs >= MIN_STANCE_RUNS
     if not enough:
@@ -178,7 +179,7 @@ def solve_floor(
         up = fit.normal
         if not auto:
             break
-        feet2 = stance_feet(cams, ankle_conf, up, fps)
+        feet2 = stance_feet(cams, ankle_conf, up, fps, keypoints)
         if feet2.count < MIN_STANCE_FRAMES:
             break
         feet = feet2

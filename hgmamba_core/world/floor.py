@@ -88,15 +88,22 @@ def upright_mask(
     return ok
 
 
-def body_up_prior(cams: list[np.ndarray]) -> tuple[np.ndarray | None, int]:
+MIN_UPRIGHT_FRAMES = 5  # per person, for the body-up prior
+
+
+def body_up_prior(
+    cams: list[np.ndarray], min_frames: int = MIN_UPRIGHT_FRAMES
+) -> tuple[np.ndarray | None, int]:
     """Mean pelvis->thorax direction over upright frames, each person weighted equally.
 
+    Upright: both legs straight and within 20 degrees of the trunk. A person with fewer than
+    min_frames such frames (sitting, bending) does not vote, nor does a single-frame clip's.
     Returns (unit up in camera coordinates or None, number of upright frames used).
     """
     dirs, used = [], 0
     for cam in cams:
-        m = upright_mask(cam)
-        if m.sum() < 1:
+        m = upright_mask(cam, max_deg=20.0)
+        if m.sum() < min(min_frames, max(1, cam.shape[0] // 2)):
             continue
         d = unit(cam[m, _THORAX] - cam[m, _PELVIS])
         dirs.append(unit(d.mean(0)))
@@ -106,23 +113,64 @@ def body_up_prior(cams: list[np.ndarray]) -> tuple[np.ndarray | None, int]:
     return unit(np.mean(dirs, axis=0)), used
 
 
+def _stance_leg_ok(cam: np.ndarray, up: np.ndarray, leg: np.ndarray, max_deg: float) -> np.ndarray:
+    """(F,) the chosen leg (0 right, 1 left) is straight and vertical, the trunk near up."""
+    F = cam.shape[0]
+    idx = np.arange(F)
+    hip = cam[idx, np.asarray(_HIPS)[leg]]
+    knee = cam[idx, np.asarray(_KNEES)[leg]]
+    ank = cam[idx, np.asarray(_ANKLES)[leg]]
+    full = np.linalg.norm(hip - knee, axis=-1) + np.linalg.norm(knee - ank, axis=-1)
+    vec = hip - ank
+    length = np.linalg.norm(vec, axis=-1)
+    cos_max = np.cos(np.deg2rad(max_deg))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        straight = length >= 0.85 * full
+        vertical = (vec @ up) / length >= cos_max
+        trunk = cam[:, _THORAX] - cam[:, _PELVIS]
+        trunk_up = (trunk @ up) / np.linalg.norm(trunk, axis=-1) >= cos_max
+    return straight & vertical & trunk_up
+
+
+def _speed_2d(kp: np.ndarray, which: np.ndarray, fps: float, lag: int) -> np.ndarray:
+    """Pixel speed of the chosen ankle, in body heights per second (depth noise-free)."""
+    from hgmamba_core.world.frame import moving_average
+
+    F = kp.shape[0]
+    idx = np.arange(F)
+    a, b = np.clip(idx - lag, 0, F - 1), np.clip(idx + lag, 0, F - 1)
+    ank = moving_average(kp[:, list(_ANKLES)], 2 * lag + 1)[idx, which]  # (F, 2): less jitter
+    step = np.linalg.norm(ank[b] - ank[a], axis=-1)
+    ys = kp[..., 1]
+    with np.errstate(invalid="ignore"):
+        tall = np.nanmax(ys, axis=1) - np.nanmin(ys, axis=1) if np.isfinite(ys).any() else ys[:, 0]
+    tall = np.where(np.isfinite(tall) & (tall > 1.0), tall, np.nan)
+    dt = np.maximum(b - a, 1) / max(fps, 1.0)
+    return step / tall / dt
+
+
 def stance_feet(
     cams: list[np.ndarray],
     ankle_conf: list[np.ndarray],
     up: np.ndarray,
     fps: float,
-    max_speed: float = 0.35,
-    min_conf: float = 0.3,
+    keypoints: list[np.ndarray] | None = None,
+    max_speed: float = 0.4,
+    min_conf: float = 0.15,
 ) -> StanceFeet:
     """Lowest ankle (along `up`) of every frame where it is nearly still and seen in the 2D.
 
     cams: per person (F, 17, 3) camera-frame metres; ankle_conf: per person (F, 2) 2D scores of
-    the right/left ankle. Speed: centred difference over ~0.1 s, metres per second.
+    the right/left ankle; keypoints: per person (F, 17, 2) pixels. Still: the ankle moves less
+    than max_speed body heights per second in the image (2D, so the root's depth noise does not
+    count; without keypoints, in 3D, max_speed x 1.7 m/s), over a centred ~0.2 s difference of
+    the ankle averaged over ~0.2 s (detector jitter).
+    The stance leg must be straight and within 30 degrees of up, the trunk too.
     """
     up = unit(up)
     pts, who, when, seg = [], [], [], []
     next_seg = 0
-    lag = max(1, int(round(0.05 * max(fps, 1.0))))
+    lag = max(1, int(round(0.1 * max(fps, 1.0))))
     for p, (cam, conf) in enumerate(zip(cams, ankle_conf, strict=True)):
         ank = cam[:, list(_ANKLES)]  # (F, 2, 3)
         hgt = ank @ up
@@ -132,15 +180,18 @@ def stance_feet(
         F = cam.shape[0]
         idx = np.arange(F)
         foot = ank[idx, low]
-        a, b = np.clip(idx - lag, 0, F - 1), np.clip(idx + lag, 0, F - 1)
-        dt = np.maximum(b - a, 1) / max(fps, 1.0)
-        speed = np.linalg.norm(ank[b, low] - ank[a, low], axis=-1) / dt
+        if keypoints is not None:
+            speed = _speed_2d(np.asarray(keypoints[p], np.float64), low, fps, lag)
+        else:
+            a, b = np.clip(idx - lag, 0, F - 1), np.clip(idx + lag, 0, F - 1)
+            dt = np.maximum(b - a, 1) / max(fps, 1.0)
+            speed = np.linalg.norm(ank[b, low] - ank[a, low], axis=-1) / dt / 1.7
         c = np.asarray(conf, dtype=np.float64)[idx, low]
         ok = (
             np.isfinite(foot).all(-1)
             & (np.nan_to_num(speed, nan=np.inf) <= max_speed)
             & (np.nan_to_num(c, nan=0.0) >= min_conf)
-            & upright_mask(cam, up, max_deg=35.0)
+            & _stance_leg_ok(cam, up, low, 30.0)
         )
         if not ok.any():
             continue
