@@ -63,10 +63,14 @@ CLIPS: tuple[tuple[tuple[str, ...], float], ...] = (
 RULES: dict[str, dict] = {
     "auto": {},
     "fixed 10": {"tilt_deg": 10.0},
-    "floor only": {"prior_sigma_deg": 0.0},
-    "prior only": {"prior_sigma_deg": float("inf")},
-    "fused 2": {"prior_sigma_deg": 2.0},
-    "fused 8": {"prior_sigma_deg": 8.0},
+    "floor only": {"prior_sigma_deg": 0.0, "use_verticals": False},
+    "prior only": {"prior_sigma_deg": float("inf"), "use_verticals": False, "use_floor": False},
+    "vert+prior": {"use_floor": False},
+    "floor+prior": {"use_verticals": False},
+    "floor+vert": {"prior_sigma_deg": 0.0},
+    "all, σ 2": {"prior_sigma_deg": 2.0},
+    "all, σ 8": {"prior_sigma_deg": 8.0},
+    "all, σ 16": {"prior_sigma_deg": 16.0},
 }
 
 

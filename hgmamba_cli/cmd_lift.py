@@ -66,6 +66,12 @@ def lift(
     camera_height: float | None = typer.Option(
         None, "--camera-height", help="Known camera height above the floor, metres (sets scale)."
     ),
+    view: str | None = typer.Option(
+        None, "--view", help="3D panel view AZIM,ELEV in degrees (default: from behind the camera)."
+    ),
+    trail: float = typer.Option(
+        0.0, "--trail", help="Seconds of each person's path drawn on the floor (0: none)."
+    ),
     focal: float | None = typer.Option(
         None,
         "--focal",
@@ -85,12 +91,17 @@ def lift(
         if v is not None and not v > 0:
             raise HGMambaError(f"{name} must be positive, got {v}")
     world = WorldConfig(tilt_deg=tilt_value, camera_height_m=camera_height, focal_px=focal)
+    view_angles = None
+    if view is not None:
+        from hgmamba_core.render import parse_view
+
+        view_angles = parse_view(view)
     opts = LiftOptions(
         video=video, keypoints=keypoints, layout=layout, variant=variant, checkpoint=checkpoint,
         out=out, person=person, device=device, smooth=smooth, render=not no_render,
         exports=parse_exports(export), detector_weights=detector_weights,
         detector_imgsz=detector_imgsz, conf=conf, max_gap=max_gap, batch_size=batch_size,
-        flip=not no_flip, world=world, progress=sys.stderr.isatty(),
+        flip=not no_flip, world=world, view=view_angles, trail_s=trail, progress=sys.stderr.isatty(),
     )  # fmt: skip
     print_summary(run_lift(opts))
 

@@ -74,6 +74,8 @@ class LiftOptions:
     flip: bool = True
     progress: bool = True  # Rich progress bars on stderr
     world: WorldConfig = field(default_factory=WorldConfig)
+    view: tuple[float, float] | None = None  # 3D panel (azimuth, elevation); None: render's
+    trail_s: float = 0.0  # seconds of path drawn under each person in the 3D panel
 
 
 @dataclass
@@ -346,7 +348,7 @@ def run_lift(opts: LiftOptions) -> LiftReport:
         export_mod.export_all(pose3d, stage, exports)
         stages["write"] = StageTime(time.perf_counter() - t0, pose2d.num_frames)
         if opts.render:
-            _render(video, pose2d, pose3d, stage / f"{stem}_3d.mp4", stages, opts.progress)
+            _render(video, pose2d, pose3d, stage / f"{stem}_3d.mp4", stages, opts)
         paths = _publish(stage, out_dir)
     return LiftReport(
         out_dir=out_dir, frames=pose2d.num_frames, persons=pose2d.num_persons,
@@ -401,16 +403,19 @@ def _render(
     pose3d: Pose3DSequence,
     out_path: Path,
     stages: dict[str, StageTime],
-    progress: bool = True,
+    opts: LiftOptions,
 ) -> None:
     """Side-by-side mp4, re-reading the video as a stream (blank left panel without one)."""
-    from hgmamba_core.render import render_video
+    from hgmamba_core.render import DEFAULT_VIEW, render_video
     from hgmamba_core.video import iter_frames
 
     t0 = time.perf_counter()
     frames = iter_frames(video, strict=False) if video is not None else None
     try:
-        render_video(frames, pose2d, pose3d, out_path, progress=progress)
+        render_video(
+            frames, pose2d, pose3d, out_path, progress=opts.progress,
+            view=opts.view or DEFAULT_VIEW, trail_s=opts.trail_s,
+        )  # fmt: skip
     finally:
         if frames is not None:
             frames.close()

@@ -109,7 +109,7 @@ def test_h36m_walk_through_a_steep_camera(h36m_mini):
     cfg = WorldConfig(standing_height_m=None)
     res = place_in_world(*_lift_input(cam, uv), SIZE, cfg, fps=50.0)
     est = res.camera
-    assert est.method == "floor fit + body-up prior"
+    assert est.method == "floor fit + 2D verticals + body-up prior"
     assert _gravity_error(est, 35.0, 2.0) < 1.0
     assert abs(est.height_m - 6.0) / 6.0 < 0.05
     low = np.fmin(res.joints[:, 0, 3, 2], res.joints[:, 0, 6, 2])
@@ -128,7 +128,7 @@ def test_single_frame_falls_back_to_the_body_up_prior(h36m_mini):
     g = h36m_mini["S9/Directions"][:1].astype(np.float64)
     cam, uv = _project(g, 20.0, 0.0, 3.0, dist=6.0)
     est = place_in_world(*_lift_input(cam, uv), SIZE, WorldConfig(), fps=50.0).camera
-    assert est.method == "body-up prior"
+    assert est.method == "body-up prior"  # one frame: no stance run, too few image axes
     assert any("stance" in n for n in est.notes)
     assert _gravity_error(est, 20.0, 0.0) < 8.0  # a body leans a few degrees
 
@@ -138,7 +138,7 @@ def test_one_standing_person_uses_the_prior_with_a_note(h36m_mini):
     cam, uv = _project(g, 20.0, 0.0, 3.0, dist=6.0)
     res = place_in_world(*_lift_input(cam, uv), SIZE, WorldConfig(standing_height_m=None), fps=50.0)
     est = res.camera
-    assert est.method == "body-up prior"
+    assert est.method == "2D verticals + body-up prior"
     assert any("too little floor" in n for n in est.notes)
     assert est.stance_frames > 100
     assert _gravity_error(est, 20.0, 0.0) < 6.0
@@ -172,7 +172,7 @@ def test_no_feet_visible_falls_back_with_a_note(h36m_mini):
     rel, kp, sc = _lift_input(cam, uv)
     sc[..., [2, 3, 5, 6]] = 0.0  # knees and ankles out of the picture
     est = place_in_world(rel, kp, sc, SIZE, WorldConfig(), fps=50.0).camera
-    assert est.method == "body-up prior"
+    assert est.method == "body-up prior"  # no ankle seen: no stance, no image axes
     assert any("no stance frame" in n for n in est.notes)
     assert np.isfinite(est.height_m)
 
@@ -233,3 +233,52 @@ def test_focal_from_video_tags():
     assert focal_from_tags({"encoder": "Lavf", "focal_length": "4.2"}, (1000, 1000)) is None
     assert resolve_focal((640, 480)).source == "default max(w, h)"
     assert resolve_focal((640, 480), 900.0).px == 900.0
+
+
+# ------------------------------------------------------------------------- the 3D panel
+def _ink_rows_cols(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns holding skeleton colour (saturated pixels; the grid is grey)."""
+    import cv2
+
+    hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV)
+    m = (hsv[..., 1] > 80) & (hsv[..., 2] > 40)
+    return np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
+
+
+@pytest.mark.parametrize("scene", ["standing", "walking", "crowd"])
+def test_render_person_fills_the_panel(h36m_mini, scene):
+    from hgmamba_core.render import DEFAULT_VIEW, Skeleton3DPanel, floor_region, panel_limits
+
+    walk = h36m_mini["S1/Walking 1"][:300:2].astype(np.float32)[:, None]
+    if scene == "standing":
+        J = h36m_mini["S9/Directions"][:60].astype(np.float32)[:, None]
+    elif scene == "walking":
+        J = walk
+    else:  # four people spread over 8 m: the window follows them
+        J = np.concatenate([walk + [dx, dy, 0] for dx, dy in [(0, 0), (3, 1), (-3, 2), (5, -1)]], 1)
+    lim = panel_limits(J, 25.0)
+    S = 300
+    panel = Skeleton3DPanel(
+        S, lim[0], DEFAULT_VIEW, list(range(J.shape[1])), region=floor_region(J)
+    )
+    try:
+        for i in range(0, len(J), 25):
+            one = J[i].copy()
+            one[1:] = np.nan  # measure person 0 alone
+            rows, _ = _ink_rows_cols(panel.draw(one, limits=lim[i]))
+            assert rows.size and (rows.max() - rows.min() + 1) / S >= 0.40, (scene, i)
+    finally:
+        panel.close()
+
+
+def test_render_default_view_keeps_left_on_the_left(h36m_mini):
+    from hgmamba_core.render import DEFAULT_VIEW, Skeleton3DPanel, axis_limits
+
+    g = h36m_mini["S9/Directions"][:1].astype(np.float32)
+    two = np.concatenate([g - [0.8, 0, 0], g + [0.8, 0, 0]])[None]  # x: left, right person
+    panel = Skeleton3DPanel(300, axis_limits(two), DEFAULT_VIEW, [0, 1])
+    left = two.copy()
+    left[0, 1] = np.nan
+    _, cols = _ink_rows_cols(panel.draw(left[0]))
+    panel.close()
+    assert cols.max() < 150  # the person at world x < 0 is drawn in the left half

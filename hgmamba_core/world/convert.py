@@ -21,7 +21,7 @@ from hgmamba_core.world.estimate import (
     make_estimate,
     solve_floor,
 )
-from hgmamba_core.world.floor import ANKLE_ABOVE_FLOOR_M
+from hgmamba_core.world.floor import ANKLE_ABOVE_FLOOR_M, vertical_lines
 from hgmamba_core.world.frame import (
     H36M_MEAN_STANDING_HEIGHT_M,
     moving_average,
@@ -31,7 +31,7 @@ from hgmamba_core.world.frame import (
 )
 
 _ANKLES = (3, 6)
-SCALE_RANGE = (0.7, 1.4)  # per-person depth corrections outside this are not applied
+SCALE_RANGE = (0.7, 1.4)  # per-person depth corrections are clipped to this
 MIN_PERSON_STANCE = 10
 CONTACT_SMOOTH_FRAMES = 3  # bench/world.py: 1, 3 and 7 gave floor drift 0.05, 0.05, 0.06 m
 
@@ -55,6 +55,8 @@ class WorldConfig:
     root_smooth_frames: int = 5
     floor_percentile: float = 5.0
     prior_sigma_deg: float = PRIOR_SIGMA_DEG
+    use_verticals: bool = True  # the people's image axes as evidence on up
+    use_floor: bool = True  # the stance feet's plane as evidence on up
     same_floor: bool = True  # per-person (per stance) depth correction onto the shared floor
 
 
@@ -133,9 +135,10 @@ def contact_scale(
     else:
         k = np.full(F, target / np.percentile(ok_low, 100 - percentile))
     med_k = float(np.median(k))
+    note = ""
     if not SCALE_RANGE[0] <= med_k <= SCALE_RANGE[1]:
-        return np.ones(F), f"depth correction {med_k:.2f} out of range, not applied"
-    return np.clip(k, *SCALE_RANGE), ""
+        note = f"depth correction {med_k:.2f} clipped to {SCALE_RANGE}: not on the floor"
+    return np.clip(k, *SCALE_RANGE), note
 
 
 def place_in_world(
@@ -160,9 +163,12 @@ def place_in_world(
     if not cfg.place_root:  # no camera geometry: fixed tilt, each person floored on their own
         return _legacy_world(cams, cfg, focal, source, F)
     kps = [np.asarray(keypoints_px[:, p], np.float64) for p in range(P)]
+    verts = None
+    if cfg.use_verticals:
+        verts = vertical_lines(kps, [scores[:, p] for p in range(P)], cams, size, focal)
     sol = solve_floor(
         cams, conf, fps, kps, cfg.tilt_deg, cfg.roll_deg, cfg.prior_sigma_deg,
-        cfg.floor_percentile,
+        cfg.floor_percentile, verticals=verts, use_floor=cfg.use_floor,
     )  # fmt: skip
     up, height = sol.up_cam, sol.height_m
     notes: list[str] = []

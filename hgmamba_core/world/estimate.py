@@ -18,6 +18,8 @@ import numpy as np
 from hgmamba_core.world.floor import (
     ANKLE_ABOVE_FLOOR_M,
     StanceFeet,
+    Verticals,
+    _map_normal,
     angle_deg,
     body_up_prior,
     bootstrap_floor,
@@ -25,6 +27,7 @@ from hgmamba_core.world.floor import (
     obs_per_point,
     stance_feet,
     unit,
+    vertical_info,
 )
 from hgmamba_core.world.frame import pitch_roll_from_up, up_from_pitch_roll
 
@@ -32,6 +35,7 @@ DEFAULT_TILT_DEG = 10.0  # the fallback when nothing in the clip says where up i
 PRIOR_SIGMA_DEG = 4.0  # body-up prior std (H36M GT: median trunk lean 3-5 degrees)
 MIN_STANCE_FRAMES = 30
 MIN_STANCE_RUNS = 3
+MIN_VERTICALS = 10  # upright person-frames with a confident image axis
 MIN_FLOOR_SPREAD_M = 0.15  # the stance feet must cover this much floor (std) along 2 axes
 
 
@@ -56,6 +60,7 @@ class CameraEstimate:
     gravity_std_deg: float = float("nan")
     height_std_m: float = float("nan")
     floor_vs_body_up_deg: float = float("nan")  # consistency of the two cues
+    vertical_vs_body_up_deg: float = float("nan")  # the 2D verticals' up vs the body-up prior
     up_cam: tuple[float, float, float] = (0.0, -1.0, 0.0)
     person_scale: tuple[float, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -117,6 +122,7 @@ class FloorSolution:
     height_std_m: float = float("nan")
     floor_vs_body_up_deg: float = float("nan")
     notes: tuple[str, ...] = ()
+    vertical_vs_body_up_deg: float = float("nan")
 
 
 def _fallback_height(cams: list[np.ndarray], up: np.ndarray, percentile: float) -> float:
@@ -132,6 +138,14 @@ def _fallback_height(cams: list[np.ndarray], up: np.ndarray, percentile: float) 
     return float(np.percentile(low, 100.0 - percentile)) + ANKLE_ABOVE_FLOOR_M
 
 
+def _floor_height(feet: StanceFeet, cams, up, pct: float, per_person: bool) -> float:
+    """Camera height along a given up: the stance feet's plane, else the lowest ankles."""
+    if feet.count >= 3:
+        grp = feet.person if per_person else None
+        return fit_floor(feet.points, up, float("inf"), groups=grp).height_m
+    return _fallback_height(cams, up, pct)
+
+
 def solve_floor(
     cams: list[np.ndarray],
     ankle_conf: list[np.ndarray],
@@ -142,72 +156,91 @@ def solve_floor(
     prior_sigma_deg: float = PRIOR_SIGMA_DEG,
     floor_percentile: float = 5.0,
     per_person: bool = True,
+    verticals: Verticals | None = None,
+    use_floor: bool = True,
 ) -> FloorSolution:
     """World up and the camera height from camera-frame people (see the module docstring).
 
     cams: per person (F, 17, 3) metres in the camera frame (roots placed); ankle_conf: per
-    person (F, 2) 2D scores of the right and left ankle; keypoints: per person (F, 17, 2) px.
+    person (F, 2) 2D scores of the right and left ankle; keypoints: per person (F, 17, 2) px;
+    verticals: the people's image axes (floor.vertical_lines), None to leave them out.
     """
     notes: list[str] = []
-    auto = isinstance(tilt_deg, str)
-    prior, upright = body_up_prior(cams) if auto else (None, 0)
-    if not auto:
-        up0, method = up_from_pitch_roll(float(tilt_deg), roll_deg), f"fixed {tilt_deg:g}° tilt"
-    elif prior is not None:
-        up0, method = prior, "body-up prior"
-    else:
-        up0 = up_from_pitch_roll(DEFAULT_TILT_DEG, 0.0)
-        method = f"fixed {DEFAULT_TILT_DEG:g}° tilt"
+    if not isinstance(tilt_deg, str):
+        up = up_from_pitch_roll(float(tilt_deg), roll_deg)
+        feet = stance_feet(cams, ankle_conf, up, fps, keypoints)
+        h = _floor_height(feet, cams, up, floor_percentile, per_person)
+        return FloorSolution(up, h, f"fixed {tilt_deg:g}° tilt", feet)
+    prior, _ = body_up_prior(cams)
+    if prior is None:
+        up = up_from_pitch_roll(DEFAULT_TILT_DEG, 0.0)
         notes.append(f"no upright frame: assumed the default {DEFAULT_TILT_DEG:g}° tilt")
+        feet = stance_feet(cams, ankle_conf, up, fps, keypoints)
+        h = _floor_height(feet, cams, up, floor_percentile, per_person)
+        return FloorSolution(up, h, f"fixed {DEFAULT_TILT_DEG:g}° tilt", feet, notes=tuple(notes))
+    if not np.isfinite(prior_sigma_deg):
+        pw = 1e12  # the prior alone
+    elif prior_sigma_deg <= 0:
+        pw = 1e-6  # no prior: it only breaks ties
+    else:
+        pw = 1.0 / np.deg2rad(prior_sigma_deg) ** 2
+    cues = ["body-up prior"]
+    vinfo = np.zeros((3, 3))
+    v_vs_prior = float("nan")
+    if verticals is not None and verticals.count >= MIN_VERTICALS:
+        vinfo = vertical_info(verticals, prior, fps)
+        lam, vec = np.linalg.eigh(vinfo)
+        if lam[1] > 0:
+            cues.insert(0, "2D verticals")
+            if lam[1] > 4 * max(lam[0], 1e-9):
+                v_vs_prior = angle_deg(vec[:, 0] * np.sign(vec[:, 0] @ prior), prior)
+    up0 = _map_normal(vinfo, prior, pw) if pw < 1e12 else prior
+    if not use_floor:
+        feet = stance_feet(cams, ankle_conf, up0, fps, keypoints)
+        h = _floor_height(feet, cams, up0, floor_percentile, per_person)
+        return FloorSolution(
+            unit(up0), h, " + ".join(cues), feet, vertical_vs_body_up_deg=v_vs_prior
+        )
     feet = stance_feet(cams, ankle_conf, up0, fps, keypoints)
     runs = int(np.unique(feet.segment).size)
-    enough = feet.count >= MIN_STANCE_FRAMES and runs >= MIN_STANCE_RUNS
-    if not enough:
+    if feet.count < MIN_STANCE_FRAMES or runs < MIN_STANCE_RUNS:
         if feet.count:
             notes.append(f"only {feet.count} stance frames ({runs} stance runs): floor not fitted")
         else:
             notes.append("no stance frame (feet unseen, moving or not upright): floor not fitted")
-        height = _fallback_height(cams, up0, floor_percentile)
-        return FloorSolution(unit(up0), height, method, feet, notes=tuple(notes))
-    sigma = prior_sigma_deg if prior is not None else float("inf")
-    if not auto:
-        sigma = float("inf")
-    up, fit = up0, None
+        h = _floor_height(feet, cams, up0, floor_percentile, per_person)
+        return FloorSolution(
+            unit(up0), h, " + ".join(cues), feet, notes=tuple(notes), vertical_vs_body_up_deg=v_vs_prior
+        )
+    grp = feet.person if per_person else None
+    sigma = prior_sigma_deg
+    fit = None
     for _ in range(2):  # refit once with the lowest ankle and the stance test along the new up
         grp = feet.person if per_person else None
-        fit = fit_floor(feet.points, up0, sigma, obs_per_point=obs_per_point(feet), groups=grp)
-        up = fit.normal
-        if not auto:
-            break
-        feet2 = stance_feet(cams, ankle_conf, up, fps, keypoints)
+        opp = obs_per_point(feet)
+        fit = fit_floor(feet.points, prior, sigma, obs_per_point=opp, groups=grp, extra_info=vinfo)
+        feet2 = stance_feet(cams, ankle_conf, fit.normal, fps, keypoints)
         if feet2.count < MIN_STANCE_FRAMES:
             break
         feet = feet2
     assert fit is not None
     grp = feet.person if per_person else None
-    g_std, h_std = bootstrap_floor(feet, up0, sigma, per_person=per_person)
-    if not auto:
-        g_std = float("nan")  # the tilt was given, not estimated
-    consistency = float("nan")
-    if auto and prior is not None:
-        alone = fit_floor(feet.points, prior, 0.0, groups=grp)
-        consistency = angle_deg(alone.normal, prior)
-        if min(fit.spread_m) < MIN_FLOOR_SPREAD_M:
-            notes.append(
-                f"the stance feet cover too little floor ({min(fit.spread_m):.2f} m across): "
-                "up from the body-up prior, height from the feet"
-            )
-            fit = fit_floor(feet.points, prior, float("inf"), groups=grp)
-            up = fit.normal
-            g_std = float("nan")
-            method = "body-up prior"
-        else:
-            method = "floor fit + body-up prior"
-    elif auto:
-        method = "floor fit"
+    alone = fit_floor(feet.points, prior, 0.0, groups=grp)
+    if min(fit.spread_m) < MIN_FLOOR_SPREAD_M:
+        notes.append(
+            f"the stance feet cover too little floor ({min(fit.spread_m):.2f} m across): "
+            f"up from the {' and '.join(cues)}, height from the feet"
+        )
+        h = _floor_height(feet, cams, up0, floor_percentile, per_person)
+        return FloorSolution(
+            unit(up0), h, " + ".join(cues), feet, notes=tuple(notes),
+            vertical_vs_body_up_deg=v_vs_prior,
+        )  # fmt: skip
+    g_std, h_std = bootstrap_floor(feet, prior, sigma, per_person=per_person, extra_info=vinfo)
     return FloorSolution(
-        unit(up), fit.height_m, method, feet, g_std, h_std, consistency, tuple(notes)
-    )
+        unit(fit.normal), fit.height_m, " + ".join(["floor fit", *cues]), feet, g_std, h_std,
+        angle_deg(alone.normal, prior), tuple(notes), v_vs_prior,
+    )  # fmt: skip
 
 
 def make_estimate(
@@ -227,6 +260,7 @@ def make_estimate(
         stance_frames=sol.feet.count, stance_persons=sol.feet.persons if sol.feet.count else 0,
         persons=persons, gravity_std_deg=sol.gravity_std_deg, height_std_m=sol.height_std_m,
         floor_vs_body_up_deg=sol.floor_vs_body_up_deg,
+        vertical_vs_body_up_deg=sol.vertical_vs_body_up_deg,
         up_cam=tuple(float(v) for v in sol.up_cam), person_scale=tuple(person_scale),
         notes=sol.notes + tuple(notes),
     )  # fmt: skip

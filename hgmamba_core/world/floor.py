@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 ANKLE_ABOVE_FLOOR_M = 0.06  # H36M GT: the stance ankle's median height is 0.045-0.072 m
-_PELVIS, _THORAX = 0, 8
+_PELVIS, _THORAX = 0, 8  # H36M-17
 _HIPS, _KNEES, _ANKLES = (1, 4), (2, 5), (3, 6)
 
 
@@ -251,6 +251,7 @@ def fit_floor(
     weights: np.ndarray | None = None,
     obs_per_point: float = 1.0,
     groups: np.ndarray | None = None,
+    extra_info: np.ndarray | None = None,
 ) -> PlaneFit:
     """Robust (IRLS, Tukey biweight) plane through stance ankles, pulled towards a prior up.
 
@@ -259,7 +260,8 @@ def fit_floor(
     stance count about once). With `groups` (the person of each point) every person gets their
     own plane offset: one camera cannot tell a person's size from their distance, so only the
     directions along which each person's feet move say where the floor's normal points; the
-    height is then the median of the persons' offsets. Heights are to the floor, ANKLE_ABOVE_FLOOR_M
+    height is then the median of the persons' offsets. extra_info (3x3, in the same units as
+    the plane term) adds other evidence on the normal, e.g. vertical_info of the 2D verticals. Heights are to the floor, ANKLE_ABOVE_FLOOR_M
     below the ankles.
     """
     P = np.asarray(points, dtype=np.float64)
@@ -283,6 +285,8 @@ def fit_floor(
         mean = _group_means(P, wi, g)
         X = P - mean
         cov = obs_per_point * (wi[:, None] * X).T @ X / (scale * scale)
+        if extra_info is not None:
+            cov = cov + extra_info
         if np.isinf(prior_sigma_deg):
             n = prior
         else:
@@ -314,6 +318,82 @@ def _weighted_median(x: np.ndarray, w: np.ndarray) -> float:
     return float(x[o][np.searchsorted(cw, 0.5 * cw[-1])])
 
 
+VERTICAL_SIGMA_RAD = 0.1  # a walking body's 2D axis sways ~5 degrees about the true vertical
+
+
+@dataclass(frozen=True)
+class Verticals:
+    """Image evidence on up: each upright person-frame's mid-ankle -> thorax line in the image,
+    as the unit normal (N, 3) of the plane it spans with the camera centre; up lies in each."""
+
+    normals: np.ndarray
+    person: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return int(self.normals.shape[0])
+
+
+def vertical_lines(
+    keypoints: list[np.ndarray],
+    scores: list[np.ndarray],
+    cams: list[np.ndarray],
+    size: tuple[int, int],
+    focal: float,
+    min_conf: float = 0.3,
+) -> Verticals:
+    """People stand vertically: their image axes all pass through the vertical vanishing point.
+
+    The line from the mid-ankle to the thorax of every upright frame (legs straight and within
+    20 degrees of the trunk in the lifted 3D, joints confident, >= 20 px long) is a plane
+    through the camera centre that contains the world vertical at that person.
+    """
+    c = np.array([size[0] / 2.0, size[1] / 2.0])
+    normals, who = [], []
+    for p, (kp, sc, cam) in enumerate(zip(keypoints, scores, cams, strict=True)):
+        kp = np.asarray(kp, np.float64)
+        sc = np.nan_to_num(np.asarray(sc, np.float64), nan=0.0)
+        a = 0.5 * (kp[:, _ANKLES[0]] + kp[:, _ANKLES[1]])
+        b = kp[:, _THORAX]
+        conf = np.min(sc[:, [_ANKLES[0], _ANKLES[1], 11, 14]], axis=1)
+        ok = upright_mask(cam, max_deg=20.0) & (conf >= min_conf)
+        ok &= np.isfinite(a).all(-1) & np.isfinite(b).all(-1)
+        ok &= np.linalg.norm(np.nan_to_num(b - a), axis=-1) >= 20.0
+        if not ok.any():
+            continue
+        A = np.concatenate([(a[ok] - c) / focal, np.ones((ok.sum(), 1))], 1)
+        B = np.concatenate([(b[ok] - c) / focal, np.ones((ok.sum(), 1))], 1)
+        normals.append(unit(np.cross(A, B)))
+        who.append(np.full(int(ok.sum()), p))
+    if not normals:
+        return Verticals(np.zeros((0, 3)), np.zeros(0, np.int64))
+    return Verticals(np.concatenate(normals), np.concatenate(who))
+
+
+def vertical_info(v: Verticals, up: np.ndarray, fps: float, iters: int = 3) -> np.ndarray:
+    """3x3 information on up from the 2D verticals (robust: Tukey weights on u . m), with
+    each person's frames counted as one observation per half second (their sway is slow)."""
+    if v.count == 0:
+        return np.zeros((3, 3))
+    m = v.normals
+    per = np.bincount(v.person)
+    eff = np.maximum(1.0, per / max(0.5 * fps, 1.0)) / np.maximum(per, 1)
+    w0 = eff[v.person]
+    u = unit(up)
+    info = np.zeros((3, 3))
+    for _ in range(iters):
+        r = m @ u
+        sc = max(1.4826 * float(np.median(np.abs(r))), 0.02)
+        z = r / (4.685 * sc)
+        w = w0 * np.where(np.abs(z) < 1, (1 - z * z) ** 2, 0.0)
+        info = (w[:, None] * m).T @ m / VERTICAL_SIGMA_RAD**2
+        lam, vec = np.linalg.eigh(info)
+        cand = vec[:, 0] if vec[:, 0] @ u >= 0 else -vec[:, 0]
+        if lam[1] > 4 * max(lam[0], 1e-9):  # a well-defined vanishing direction: follow it
+            u = cand
+    return info
+
+
 def obs_per_point(feet: StanceFeet) -> float:
     """Independent observations per stance point: one per stance run."""
     return float(np.unique(feet.segment).size) / max(feet.count, 1)
@@ -326,6 +406,7 @@ def bootstrap_floor(
     reps: int = 24,
     seed: int = 0,
     per_person: bool = True,
+    extra_info: np.ndarray | None = None,
 ) -> tuple[float, float]:
     """(gravity std in degrees, height std in metres) by resampling whole stance runs."""
     segs = np.unique(feet.segment)
@@ -334,13 +415,13 @@ def bootstrap_floor(
     rng = np.random.default_rng(seed)
     opp = obs_per_point(feet)
     grp = feet.person if per_person else None
-    base = fit_floor(feet.points, prior, prior_sigma_deg, obs_per_point=opp, groups=grp)
+    base = fit_floor(feet.points, prior, prior_sigma_deg, 10, None, opp, grp, extra_info)
     angs, hs = [], []
     for _ in range(reps):
         pick = rng.choice(segs, size=segs.size, replace=True)
         counts = np.bincount(np.searchsorted(segs, pick), minlength=segs.size)
         w = counts[np.searchsorted(segs, feet.segment)].astype(np.float64)
-        f = fit_floor(feet.points, prior, prior_sigma_deg, 4, w, opp, grp)
+        f = fit_floor(feet.points, prior, prior_sigma_deg, 4, w, opp, grp, extra_info)
         angs.append(angle_deg(f.normal, base.normal))
         hs.append(f.height_m)
     return float(np.sqrt(np.mean(np.square(angs)))), float(np.std(hs))
