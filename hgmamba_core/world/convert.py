@@ -165,7 +165,7 @@ def place_in_world(
     kps = [np.asarray(keypoints_px[:, p], np.float64) for p in range(P)]
     verts = None
     if cfg.use_verticals:
-        verts = vertical_lines(kps, [scores[:, p] for p in range(P)], cams, size, focal)
+        verts = vertical_lines(kps, [scores[:, p] for p in range(P)], size, focal, cams=cams)
     sol = solve_floor(
         cams, conf, fps, kps, cfg.tilt_deg, cfg.roll_deg, cfg.prior_sigma_deg,
         cfg.floor_percentile, verticals=verts, use_floor=cfg.use_floor,

@@ -36,6 +36,8 @@ PRIOR_SIGMA_DEG = 4.0  # body-up prior std (H36M GT: median trunk lean 3-5 degre
 MIN_STANCE_FRAMES = 30
 MIN_STANCE_RUNS = 3
 MIN_VERTICALS = 10  # upright person-frames with a confident image axis
+DEFAULT_PRIOR_SIGMA_DEG = 20.0  # the default tilt as a prior, when the body-up one is missing
+PRIOR_REJECT_CHI2 = 25.0  # body-up prior vs the image axes: excess residual (5 sigma) to drop it
 MIN_FLOOR_SPREAD_M = 0.15  # the stance feet must cover this much floor (std) along 2 axes
 
 
@@ -172,35 +174,50 @@ def solve_floor(
         h = _floor_height(feet, cams, up, floor_percentile, per_person)
         return FloorSolution(up, h, f"fixed {tilt_deg:g}° tilt", feet)
     prior, _ = body_up_prior(cams)
-    if prior is None:
-        up = up_from_pitch_roll(DEFAULT_TILT_DEG, 0.0)
+    default = up_from_pitch_roll(DEFAULT_TILT_DEG, 0.0)
+    have_v = verticals is not None and verticals.count >= MIN_VERTICALS
+    vinfo = vertical_info(verticals, default if prior is None else prior, fps) if have_v else None
+    v_vs_prior = float("nan")
+    if prior is not None and vinfo is not None:
+        # the prior must agree with the image axes where they are informative
+        weak = 1.0 / np.deg2rad(DEFAULT_PRIOR_SIGMA_DEG) ** 2
+        u_v = _map_normal(vinfo, prior, weak)
+        v_vs_prior = angle_deg(u_v, prior)
+        excess = float(prior @ vinfo @ prior - u_v @ vinfo @ u_v)
+        if excess > PRIOR_REJECT_CHI2:
+            notes.append(
+                f"the body-up prior is {v_vs_prior:.0f}° from the people's image axes: not used"
+            )
+            prior = None
+    if prior is None and vinfo is None:
+        up = default
         notes.append(f"no upright frame: assumed the default {DEFAULT_TILT_DEG:g}° tilt")
         feet = stance_feet(cams, ankle_conf, up, fps, keypoints)
         h = _floor_height(feet, cams, up, floor_percentile, per_person)
         return FloorSolution(up, h, f"fixed {DEFAULT_TILT_DEG:g}° tilt", feet, notes=tuple(notes))
+    if prior is None:  # the image axes with a weak default for what they leave open
+        prior, sigma_p, cues = default, DEFAULT_PRIOR_SIGMA_DEG, [f"{DEFAULT_TILT_DEG:g}° default"]
+    else:
+        sigma_p, cues = prior_sigma_deg, ["body-up prior"]
+    prior_sigma_deg = sigma_p
     if not np.isfinite(prior_sigma_deg):
         pw = 1e12  # the prior alone
     elif prior_sigma_deg <= 0:
         pw = 1e-6  # no prior: it only breaks ties
     else:
         pw = 1.0 / np.deg2rad(prior_sigma_deg) ** 2
-    cues = ["body-up prior"]
-    vinfo = np.zeros((3, 3))
-    v_vs_prior = float("nan")
-    if verticals is not None and verticals.count >= MIN_VERTICALS:
-        vinfo = vertical_info(verticals, prior, fps)
-        lam, vec = np.linalg.eigh(vinfo)
-        if lam[1] > 0:
-            cues.insert(0, "2D verticals")
-            if lam[1] > 4 * max(lam[0], 1e-9):
-                v_vs_prior = angle_deg(vec[:, 0] * np.sign(vec[:, 0] @ prior), prior)
+    if vinfo is None:
+        vinfo = np.zeros((3, 3))
+    else:
+        cues.insert(0, "2D verticals")
     up0 = _map_normal(vinfo, prior, pw) if pw < 1e12 else prior
     if not use_floor:
         feet = stance_feet(cams, ankle_conf, up0, fps, keypoints)
         h = _floor_height(feet, cams, up0, floor_percentile, per_person)
         return FloorSolution(
-            unit(up0), h, " + ".join(cues), feet, vertical_vs_body_up_deg=v_vs_prior
-        )
+            unit(up0), h, " + ".join(cues), feet, notes=tuple(notes),
+            vertical_vs_body_up_deg=v_vs_prior,
+        )  # fmt: skip
     feet = stance_feet(cams, ankle_conf, up0, fps, keypoints)
     runs = int(np.unique(feet.segment).size)
     if feet.count < MIN_STANCE_FRAMES or runs < MIN_STANCE_RUNS:
@@ -210,7 +227,12 @@ def solve_floor(
             notes.append("no stance frame (feet unseen, moving or not upright): floor not fitted")
         h = _floor_height(feet, cams, up0, floor_percentile, per_person)
         return FloorSolution(
-            unit(up0), h, " + ".join(cues), feet, notes=tuple(notes), vertical_vs_body_up_deg=v_vs_prior
+            unit(up0),
+            h,
+            " + ".join(cues),
+            feet,
+            notes=tuple(notes),
+            vertical_vs_body_up_deg=v_vs_prior,
         )
     grp = feet.person if per_person else None
     sigma = prior_sigma_deg
@@ -239,7 +261,8 @@ def solve_floor(
     g_std, h_std = bootstrap_floor(feet, prior, sigma, per_person=per_person, extra_info=vinfo)
     return FloorSolution(
         unit(fit.normal), fit.height_m, " + ".join(["floor fit", *cues]), feet, g_std, h_std,
-        angle_deg(alone.normal, prior), tuple(notes), v_vs_prior,
+        angle_deg(alone.normal, prior) if cues[-1] == "body-up prior" else float("nan"),
+        tuple(notes), v_vs_prior,
     )  # fmt: skip
 
 

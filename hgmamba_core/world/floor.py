@@ -334,30 +334,54 @@ class Verticals:
         return int(self.normals.shape[0])
 
 
+def upright_2d(kp: np.ndarray, max_deg: float = 15.0) -> np.ndarray:
+    """(F, 17, 2) px -> (F,) frames that look upright in the image alone: both legs straight
+    (the knee on the hip-ankle line) and the trunk in line with the legs. Needs no 3D, so a
+    lifter that fails on an unusual view cannot veto it."""
+    kp = np.asarray(kp, np.float64)
+    hip = 0.5 * (kp[:, _HIPS[0]] + kp[:, _HIPS[1]])
+    ank = 0.5 * (kp[:, _ANKLES[0]] + kp[:, _ANKLES[1]])
+    leg, trunk = hip - ank, kp[:, _THORAX] - hip
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = (leg * trunk).sum(-1) / (
+            np.linalg.norm(leg, axis=-1) * np.linalg.norm(trunk, axis=-1)
+        )
+        ok = cos >= np.cos(np.deg2rad(max_deg))
+        for h, k, a in zip(_HIPS, _KNEES, _ANKLES, strict=True):
+            full = np.linalg.norm(kp[:, h] - kp[:, k], axis=-1) + np.linalg.norm(
+                kp[:, k] - kp[:, a], axis=-1
+            )
+            ok &= np.linalg.norm(kp[:, h] - kp[:, a], axis=-1) >= 0.9 * full
+    return ok & np.isfinite(kp[:, list(_HIPS + _ANKLES + (_THORAX,))]).all((1, 2))
+
+
 def vertical_lines(
     keypoints: list[np.ndarray],
     scores: list[np.ndarray],
-    cams: list[np.ndarray],
     size: tuple[int, int],
     focal: float,
     min_conf: float = 0.3,
+    cams: list[np.ndarray] | None = None,
 ) -> Verticals:
     """People stand vertically: their image axes all pass through the vertical vanishing point.
 
-    The line from the mid-ankle to the thorax of every upright frame (legs straight and within
-    20 degrees of the trunk in the lifted 3D, joints confident, >= 20 px long) is a plane
-    through the camera centre that contains the world vertical at that person.
+    The line from the mid-ankle to the thorax of every frame that looks upright in the image
+    (upright_2d; joints confident, >= 20 px long) spans a plane with the camera centre that
+    contains the world vertical at that person. With the lifted poses `cams`, frames whose
+    body is bent (sitting: thigh >= 35 degrees off the trunk) are left out too; that test uses
+    only the body's own angles, not its orientation, which a lifter gets wrong on odd views.
     """
     c = np.array([size[0] / 2.0, size[1] / 2.0])
     normals, who = [], []
-    for p, (kp, sc, cam) in enumerate(zip(keypoints, scores, cams, strict=True)):
+    for p, (kp, sc) in enumerate(zip(keypoints, scores, strict=True)):
         kp = np.asarray(kp, np.float64)
         sc = np.nan_to_num(np.asarray(sc, np.float64), nan=0.0)
         a = 0.5 * (kp[:, _ANKLES[0]] + kp[:, _ANKLES[1]])
         b = kp[:, _THORAX]
         conf = np.min(sc[:, [_ANKLES[0], _ANKLES[1], 11, 14]], axis=1)
-        ok = upright_mask(cam, max_deg=20.0) & (conf >= min_conf)
-        ok &= np.isfinite(a).all(-1) & np.isfinite(b).all(-1)
+        ok = upright_2d(kp) & (conf >= min_conf)
+        if cams is not None:
+            ok &= upright_mask(cams[p], max_deg=35.0)
         ok &= np.linalg.norm(np.nan_to_num(b - a), axis=-1) >= 20.0
         if not ok.any():
             continue
