@@ -179,10 +179,16 @@ def lift_e2e(clip: Clip, lifter, tmp: Path):
     return rel[:, inv], pose2d.keypoints[:, inv], pose2d.scores[:, inv]
 
 
+def _person_share(c: Clip) -> float:
+    """Median person height in the image / image width (H36M training: about 0.4-0.5)."""
+    ys = c.keypoints[..., 1]
+    return float(np.nanmedian(np.nanmax(ys, -1) - np.nanmin(ys, -1)) / c.size[0])
+
+
 def table(title: str, rows: list[tuple[str, dict[str, dict]]]) -> None:
     print(f"\n== {title}")
     print(
-        f"{'clip':44s} {'pitch':>5s} {'roll':>5s} {'dist':>5s} | {'rule':10s} {'grav°':>6s} {'drift m':>7s} {'height%':>7s} {'root m':>6s}  method / floor-vs-body°"
+        f"{'clip':38s} {'size':>5s} {'pitch':>5s} {'roll':>5s} {'dist':>5s} | {'rule':10s} {'grav°':>6s} {'drift m':>7s} {'height%':>7s} {'root m':>6s}  method / floor-vs-body°"
     )
     for name, res in rows:
         for k, rule in enumerate(("auto", "fixed 10")):
@@ -228,7 +234,10 @@ def main() -> None:
         make_clip(data, seqs, pitch, args.seed + i, args.frames)
         for i, (seqs, pitch) in enumerate(CLIPS[: args.clips])
     ]
-    label = [f"{c.name[:44]:44s} {c.pitch:5.0f} {c.roll:5.1f} {c.distance:5.1f}" for c in clips]
+    label = [
+        f"{c.name[:38]:38s} {_person_share(c):5.2f} {c.pitch:5.0f} {c.roll:5.1f} {c.distance:5.1f}"
+        for c in clips
+    ]
     t0 = time.perf_counter()
     geo = []
     for c, lab in zip(clips, label, strict=True):

@@ -167,8 +167,9 @@ def place_in_world(
     if cfg.use_verticals:
         verts = vertical_lines(kps, [scores[:, p] for p in range(P)], size, focal, cams=cams)
     sol = solve_floor(
-        cams, conf, fps, kps, cfg.tilt_deg, cfg.roll_deg, cfg.prior_sigma_deg,
-        cfg.floor_percentile, verticals=verts, use_floor=cfg.use_floor,
+        cams, conf, fps, kps, tilt_deg=cfg.tilt_deg, roll_deg=cfg.roll_deg,
+        prior_sigma_deg=cfg.prior_sigma_deg, floor_percentile=cfg.floor_percentile,
+        verticals=verts, use_floor=cfg.use_floor,
     )  # fmt: skip
     up, height = sol.up_cam, sol.height_m
     notes: list[str] = []

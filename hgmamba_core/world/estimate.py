@@ -11,7 +11,7 @@ chosen normal (the feet's median when the plane is fixed).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -37,6 +37,7 @@ MIN_STANCE_FRAMES = 30
 MIN_STANCE_RUNS = 3
 MIN_VERTICALS = 10  # upright person-frames with a confident image axis
 DEFAULT_PRIOR_SIGMA_DEG = 20.0  # the default tilt as a prior, when the body-up one is missing
+MAX_FROM_DEFAULT_DEG = 70.0  # estimates of up further from the default tilt's are rejected
 PRIOR_REJECT_CHI2 = 25.0  # body-up prior vs the image axes: excess residual (5 sigma) to drop it
 MIN_FLOOR_SPREAD_M = 0.15  # the stance feet must cover this much floor (std) along 2 axes
 
@@ -148,7 +149,7 @@ def _floor_height(feet: StanceFeet, cams, up, pct: float, per_person: bool) -> f
     return _fallback_height(cams, up, pct)
 
 
-def solve_floor(
+def _solve_floor(
     cams: list[np.ndarray],
     ankle_conf: list[np.ndarray],
     fps: float,
@@ -175,6 +176,11 @@ def solve_floor(
         return FloorSolution(up, h, f"fixed {tilt_deg:g}° tilt", feet)
     prior, _ = body_up_prior(cams)
     default = up_from_pitch_roll(DEFAULT_TILT_DEG, 0.0)
+    if prior is not None and angle_deg(prior, default) > MAX_FROM_DEFAULT_DEG:
+        notes.append(
+            f"the body-up prior says {pitch_roll_from_up(prior)[0]:.0f}° down: implausible, not used"
+        )
+        prior = None
     have_v = verticals is not None and verticals.count >= MIN_VERTICALS
     vinfo = vertical_info(verticals, default if prior is None else prior, fps) if have_v else None
     v_vs_prior = float("nan")
@@ -264,6 +270,22 @@ def solve_floor(
         angle_deg(alone.normal, prior) if cues[-1] == "body-up prior" else float("nan"),
         tuple(notes), v_vs_prior,
     )  # fmt: skip
+
+
+def solve_floor(*args, **kwargs) -> FloorSolution:
+    """World up and the camera height from camera-frame people (arguments of _solve_floor),
+    falling back to the fixed default tilt when the estimate is implausible (a camera looking
+    down by more than ~80 degrees, or up): poses lifted from unusual views can be garbage."""
+    sol = _solve_floor(*args, **kwargs)
+    default = up_from_pitch_roll(DEFAULT_TILT_DEG, 0.0)
+    off = angle_deg(sol.up_cam, default)
+    if sol.method.startswith("fixed") or off <= MAX_FROM_DEFAULT_DEG:
+        return sol
+    pitch = pitch_roll_from_up(sol.up_cam)[0]
+    kw = dict(kwargs, tilt_deg=DEFAULT_TILT_DEG, roll_deg=0.0)
+    fixed = _solve_floor(*args[:4], **kw)  # cams, ankle_conf, fps, keypoints
+    note = f"estimate ({sol.method}: {pitch:.0f}° down) implausible: the default {DEFAULT_TILT_DEG:g}° tilt"
+    return replace(fixed, notes=(*sol.notes, note))
 
 
 def make_estimate(
