@@ -282,3 +282,17 @@ def test_render_default_view_keeps_left_on_the_left(h36m_mini):
     _, cols = _ink_rows_cols(panel.draw(left[0]))
     panel.close()
     assert cols.max() < 150  # the person at world x < 0 is drawn in the left half
+
+
+@pytest.mark.parametrize(
+    "args,msg",
+    [(["--tilt", "steep"], "--tilt must be 'auto'"), (["--focal", "-5"], "--focal must be positive"),
+     (["--camera-height", "0"], "--camera-height must be positive")],
+)  # fmt: skip
+def test_cli_world_flags_are_checked(args, msg, capsys):
+    from hgmamba_cli.app import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["lift", "--no-render", *args])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code != 0 and msg in err and "\n" not in err
