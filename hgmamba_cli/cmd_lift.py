@@ -33,7 +33,11 @@ def lift(
         help="Lifter checkpoint (default: assets/weights/hgmamba_<variant>_h36m.pt).",
     ),
     out: Path = typer.Option(DEFAULT_OUT, "--out", help="Results go to OUT/<video stem>/."),
-    person: str = typer.Option("main", "--person", help="main|largest|longest|all|<track id>."),
+    person: str | None = typer.Option(
+        None,
+        "--person",
+        help="main|largest|longest|all|<track id> (default: all for the demo clip, else main).",
+    ),
     device: str = typer.Option("auto", "--device", help="auto|cpu|cuda."),
     smooth: bool = typer.Option(False, "--smooth", help="One-Euro smoothing of the 2D tracks."),
     no_render: bool = typer.Option(False, "--no-render", help="Skip the side-by-side video."),
@@ -58,18 +62,51 @@ def lift(
     ),
     batch_size: int = typer.Option(64, "--batch-size", help="Lifter windows per batch."),
     no_flip: bool = typer.Option(False, "--no-flip", help="Disable flip test-time augmentation."),
-    tilt: float = typer.Option(10.0, "--tilt", help="Assumed camera tilt, degrees looking down."),
+    tilt: str = typer.Option(
+        "auto",
+        "--tilt",
+        help="Camera pitch: auto (from the floor under the people's feet and their bodies' "
+        "up direction) or degrees looking down.",
+    ),
+    camera_height: float | None = typer.Option(
+        None, "--camera-height", help="Known camera height above the floor, metres (sets scale)."
+    ),
+    view: str | None = typer.Option(
+        None, "--view", help="3D panel view AZIM,ELEV in degrees (default: from behind the camera)."
+    ),
+    trail: float = typer.Option(
+        0.0, "--trail", help="Seconds of each person's path drawn on the floor (0: none)."
+    ),
+    focal: float | None = typer.Option(
+        None,
+        "--focal",
+        help="Focal length in pixels (default: the video's 35 mm-equivalent tag, else max(w, h)).",
+    ),
 ) -> None:
     """Lift the people in a video to 3D (metres, z-up world) and write npy/json/csv/bvh + mp4."""
+    from hgmamba_core.errors import HGMambaError
     from hgmamba_core.pipeline import LiftOptions, parse_exports, run_lift
-    from hgmamba_core.world import WorldConfig
+    from hgmamba_core.world import WorldConfig, parse_tilt
 
+    try:
+        tilt_value = parse_tilt(tilt)
+    except ValueError:
+        raise HGMambaError(f"--tilt must be 'auto' or degrees looking down, got {tilt!r}") from None
+    for name, v in (("--camera-height", camera_height), ("--focal", focal)):
+        if v is not None and not v > 0:
+            raise HGMambaError(f"{name} must be positive, got {v}")
+    world = WorldConfig(tilt_deg=tilt_value, camera_height_m=camera_height, focal_px=focal)
+    view_angles = None
+    if view is not None:
+        from hgmamba_core.render import parse_view
+
+        view_angles = parse_view(view)
     opts = LiftOptions(
         video=video, keypoints=keypoints, layout=layout, variant=variant, checkpoint=checkpoint,
         out=out, person=person, device=device, smooth=smooth, render=not no_render,
         exports=parse_exports(export), detector_weights=detector_weights,
         detector_imgsz=detector_imgsz, conf=conf, max_gap=max_gap, fps=fps, batch_size=batch_size,
-        flip=not no_flip, world=WorldConfig(tilt_deg=tilt), progress=sys.stderr.isatty(),
+        flip=not no_flip, world=world, view=view_angles, trail_s=trail, progress=sys.stderr.isatty(),
     )  # fmt: skip
     print_summary(run_lift(opts))
 

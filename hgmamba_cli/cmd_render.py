@@ -9,7 +9,7 @@ import typer
 
 # == hgmamba_core.render.DEFAULT_VIEW (checked in the tests); that module imports cv2/matplotlib,
 # so it is imported only when the command runs.
-DEFAULT_VIEW = (-65.0, 15.0)
+DEFAULT_VIEW = (-78.0, 14.0)
 
 
 def render(
@@ -20,9 +20,14 @@ def render(
         None, "--video", help="The input video, drawn under the 2D skeleton (else a blank canvas)."
     ),
     view: str = typer.Option(
-        f"{DEFAULT_VIEW[0]:g},{DEFAULT_VIEW[1]:g}", "--view", help="3D view AZIM,ELEV in degrees."
+        f"{DEFAULT_VIEW[0]:g},{DEFAULT_VIEW[1]:g}",
+        "--view",
+        help="3D view AZIM,ELEV in degrees (default: from behind the camera).",
     ),
     frames: str | None = typer.Option(None, "--frames", help="Frame range A:B (B excluded)."),
+    trail: float = typer.Option(
+        0.0, "--trail", help="Seconds of each person's path drawn on the floor (0: none)."
+    ),
     fps: float | None = typer.Option(
         None, "--fps", help="Output frame rate (default: the clip's)."
     ),
@@ -42,6 +47,6 @@ def render(
     path = render_result(
         result_dir, video=video, view=parse_view(view),
         frames=parse_frames(frames) if frames else None, fps=fps, png=png, gt_file=gt,
-        progress=sys.stderr.isatty(),
+        progress=sys.stderr.isatty(), trail_s=trail,
     )  # fmt: skip
     Console().print(f"wrote [bold]{path}[/]")

@@ -16,7 +16,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +25,8 @@ import numpy as np
 from hgmamba_core.assets import ASSETS_ENV, assets_dirs  # noqa: F401 (ASSETS_ENV re-exported)
 from hgmamba_core.errors import HGMambaError
 from hgmamba_core.poses import Pose2DSequence, Pose3DSequence, normalize_screen
-from hgmamba_core.world import WorldConfig, to_world
+from hgmamba_core.world import WorldConfig, place_in_world
+from hgmamba_core.world.focal import resolve_focal
 
 if TYPE_CHECKING:  # torch is imported only when a lifter is loaded
     from hgmamba_core.lift import Lifter
@@ -60,7 +61,7 @@ class LiftOptions:
     variant: str | None = None  # None: the checkpoint's variant, else "xs"
     checkpoint: Path | None = None
     out: Path = DEFAULT_OUT
-    person: str = "main"
+    person: str | None = None  # None: "all" for the demo clip, "main" otherwise
     device: str = "auto"
     smooth: bool = False
     render: bool = True
@@ -74,6 +75,8 @@ class LiftOptions:
     flip: bool = True
     progress: bool = True  # Rich progress bars on stderr
     world: WorldConfig = field(default_factory=WorldConfig)
+    view: tuple[float, float] | None = None  # 3D panel (azimuth, elevation); None: render's
+    trail_s: float = 0.0  # seconds of path drawn under each person in the 3D panel
 
 
 @dataclass
@@ -149,6 +152,13 @@ def detector_imgsz(opts: LiftOptions) -> int:
         return int(opts.detector_imgsz)
     demo = opts.video is None and opts.keypoints is None
     return DEMO_DETECTOR_IMGSZ if demo else DEFAULT_DETECTOR_IMGSZ
+
+
+def person_choice(opts: LiftOptions) -> str:
+    """--person if given; else every person for the demo run (a crowd), the main one otherwise."""
+    if opts.person is not None:
+        return opts.person
+    return "all" if opts.video is None and opts.keypoints is None else "main"
 
 
 def _prepare_out_dir(path: Path) -> bool:
@@ -261,14 +271,17 @@ def lift_pose2d(
     tracks = [np.concatenate([xy[:, p], conf[:, p]], axis=-1) for p in range(pose2d.num_persons)]
     rel = lifter.lift_tracks(tracks, progress=progress)
     rel_cam = np.stack(rel, axis=1) if rel else np.zeros((pose2d.num_frames, 0, 17, 3))
-    joints = to_world(rel_cam, pose2d.keypoints, pose2d.scores, pose2d.size, world)
+    placed = place_in_world(
+        rel_cam, pose2d.keypoints, pose2d.scores, pose2d.size, world, fps=pose2d.fps or 25.0
+    )
     return Pose3DSequence(
-        joints=joints, track_ids=pose2d.track_ids, fps=pose2d.fps,
+        joints=placed.joints, track_ids=pose2d.track_ids, fps=pose2d.fps,
         variant=lifter.variant, checkpoint=lifter.checkpoint, timestamps=pose2d.timestamps,
         input_info=dict(input_info or {}),
         meta={
             "source": pose2d.source, "image_size": list(pose2d.size), "T": lifter.T,
-            "flip_tta": lifter.flip, "camera_tilt_deg": (world or WorldConfig()).tilt_deg,
+            "flip_tta": lifter.flip, "camera": placed.camera.to_dict(),
+            "camera_summary": placed.camera.summary(),
         },
     )  # fmt: skip
 
@@ -327,7 +340,11 @@ def run_lift(opts: LiftOptions) -> LiftReport:
         notes.extend(checkpoint_notes(getattr(lifter.model, "meta", None)))
         pose2d, input_info = _run_front_end(opts, video, kp_file, stages, notes)
         t0 = time.perf_counter()
-        pose3d = lift_pose2d(lifter, pose2d, opts.world, input_info=input_info)
+        focal = resolve_focal(pose2d.size, opts.world.focal_px, video)
+        world = replace(opts.world, focal_px=focal.px, focal_source=focal.source)
+        pose3d = lift_pose2d(lifter, pose2d, world, input_info=input_info)
+        notes.append(pose3d.meta["camera_summary"])
+        notes.extend(pose3d.meta["camera"]["notes"])
         stages["lift"] = StageTime(time.perf_counter() - t0, pose2d.num_frames)
 
         t0 = time.perf_counter()
@@ -335,9 +352,7 @@ def run_lift(opts: LiftOptions) -> LiftReport:
         export_mod.export_all(pose3d, stage, exports)
         stages["write"] = StageTime(time.perf_counter() - t0, pose2d.num_frames)
         if opts.render:
-            _render(
-                video, pose2d, pose3d, stage / f"{stem}_3d.mp4", stages, opts.progress, opts.fps
-            )
+            _render(video, pose2d, pose3d, stage / f"{stem}_3d.mp4", stages, opts)
         paths = _publish(stage, out_dir)
     return LiftReport(
         out_dir=out_dir, frames=pose2d.num_frames, persons=pose2d.num_persons,
@@ -360,7 +375,7 @@ def _run_front_end(
 
     if kp_file is not None:
         res = load_keypoints(
-            kp_file, layout=opts.layout, video=video, person=opts.person,
+            kp_file, layout=opts.layout, video=video, person=person_choice(opts),
             max_gap=opts.max_gap, smooth=opts.smooth, fps=opts.fps,
         )  # fmt: skip
         stages["read 2D"] = StageTime(res.timing.total_s, res.poses.num_frames)
@@ -371,7 +386,7 @@ def _run_front_end(
             notes.append(f"demo clip: detector input size {imgsz} for its small people")
         res = detect_video(
             video, weights=opts.detector_weights, imgsz=imgsz, device=opts.device,
-            conf=opts.conf, person=opts.person, max_gap=opts.max_gap, smooth=opts.smooth,
+            conf=opts.conf, person=person_choice(opts), max_gap=opts.max_gap, smooth=opts.smooth,
             progress=opts.progress, fps=opts.fps,
         )  # fmt: skip
         t = res.timing
@@ -393,17 +408,19 @@ def _render(
     pose3d: Pose3DSequence,
     out_path: Path,
     stages: dict[str, StageTime],
-    progress: bool = True,
-    fps: float | None = None,
+    opts: LiftOptions,
 ) -> None:
     """Side-by-side mp4, re-reading the video as a stream (blank left panel without one)."""
-    from hgmamba_core.render import render_video
+    from hgmamba_core.render import DEFAULT_VIEW, render_video
     from hgmamba_core.video import iter_frames
 
     t0 = time.perf_counter()
-    frames = iter_frames(video, fps=fps) if video is not None else None
+    frames = iter_frames(video, fps=opts.fps) if video is not None else None
     try:
-        render_video(frames, pose2d, pose3d, out_path, progress=progress)
+        render_video(
+            frames, pose2d, pose3d, out_path, progress=opts.progress,
+            view=opts.view or DEFAULT_VIEW, trail_s=opts.trail_s,
+        )  # fmt: skip
     finally:
         if frames is not None:
             frames.close()

@@ -21,7 +21,9 @@ from hgmamba_core.poses import Pose2DSequence, Pose3DSequence
 from hgmamba_core.skeleton import NUM_JOINTS, bone_color, h36m_bones
 from hgmamba_core.video_writer import open_video_writer
 
-DEFAULT_VIEW = (-65.0, 15.0)  # (azimuth, elevation) degrees; y points away from the camera
+# (azimuth, elevation) degrees: from behind the camera (y points away from it), a little to
+# its left and above, so left in the video is left in 3D.
+DEFAULT_VIEW = (-78.0, 14.0)
 MAX_PANEL_HEIGHT = 720
 GT_COLOR = (0.10, 0.10, 0.10)
 # Person colours (RGB 0..1) for multi-person scenes: tab10 without red/blue, used for L/R.
@@ -128,20 +130,92 @@ def draw_pose2d(
 
 
 # --------------------------------------------------------------------------- 3D axes
-def axis_limits(*poses: np.ndarray | None, margin: float = 0.25) -> np.ndarray:
-    """Fixed (3, 2) limits for a whole clip: square on the floor, z from 0 up to above the head."""
+# Horizontal extent (metres, across the view) and depth extent a panel may show so that a
+# standing person still fills >= 40 % of its height (measured in tests/test_render.py).
+MAX_SPAN_X_M = 3.0
+MAX_SPAN_Y_M = 4.0
+MIN_SPAN_M = 1.4
+BOX_ZOOM = 1.35  # the people sit inside the box; its empty corners may leave the panel
+
+
+def _finite_points(*poses: np.ndarray | None) -> np.ndarray:
     pts = [np.asarray(p, dtype=np.float64).reshape(-1, 3) for p in poses if p is not None]
     pts = np.concatenate(pts) if pts else np.zeros((0, 3))
-    pts = pts[np.isfinite(pts).all(-1)]
+    return pts[np.isfinite(pts).all(-1)]
+
+
+def _z_range(pts: np.ndarray) -> tuple[float, float]:
+    """Floor (or a little below the lowest joint, at most 0.3 m) to just above the heads
+    (at most 2.4 m: a stray joint must not shrink everybody)."""
+    if not len(pts):
+        return 0.0, 2.0
+    zlow = float(np.clip(np.percentile(pts[:, 2], 1.0) - 0.05, -0.3, 0.0))
+    ztop = float(np.clip(np.percentile(pts[:, 2], 99.5) + 0.15, 1.0, 2.4))
+    return zlow, ztop
+
+
+def axis_limits(*poses: np.ndarray | None, margin: float = 0.3) -> np.ndarray:
+    """Fixed (3, 2) limits for a whole clip: tight around the people (equal scale comes from
+    the box aspect), z from the floor to just above the heads."""
+    pts = _finite_points(*poses)
     if len(pts) == 0:
         return np.array([[-1.0, 1.0], [-1.0, 1.0], [0.0, 2.0]])
-    lo, hi = pts.min(0), pts.max(0)
-    centre = (lo[:2] + hi[:2]) / 2
-    half = max(float((hi[:2] - lo[:2]).max()) / 2 + margin, 0.9)
-    ztop = max(float(hi[2]) + margin, 1.0)
-    zlow = min(0.0, float(lo[2]) - 0.05)
-    return np.array([[centre[0] - half, centre[0] + half], [centre[1] - half, centre[1] + half],
-                     [zlow, ztop]])  # fmt: skip
+    lo, hi = np.percentile(pts[:, :2], 0.5, axis=0), np.percentile(pts[:, :2], 99.5, axis=0)
+    centre = (lo + hi) / 2
+    half = np.maximum((hi - lo) / 2 + margin, MIN_SPAN_M / 2)
+    zlow, ztop = _z_range(pts)
+    return np.array([[centre[0] - half[0], centre[0] + half[0]],
+                     [centre[1] - half[1], centre[1] + half[1]], [zlow, ztop]])  # fmt: skip
+
+
+def panel_limits(joints: np.ndarray, fps: float = 25.0, margin: float = 0.3) -> np.ndarray:
+    """(F, 3, 2) limits per frame: the clip's fixed tight limits when they keep a person at
+    >= 40 % of the panel height, else a window of the largest such size that follows the
+    people present (its centre and size smoothed over ~1 s)."""
+    from hgmamba_core.world.frame import moving_average  # noqa: PLC0415
+
+    j = np.asarray(joints, dtype=np.float64)
+    F = j.shape[0]
+    fixed = axis_limits(j, margin=margin)
+    span = fixed[:2, 1] - fixed[:2, 0]
+    if span[0] <= MAX_SPAN_X_M and span[1] <= MAX_SPAN_Y_M:
+        return np.repeat(fixed[None], F, axis=0)
+    pts = j.reshape(F, -1, 3)
+    ok = np.isfinite(pts).all(-1)
+    centre = np.full((F, 2), np.nan)
+    ext = np.full((F, 2), np.nan)
+    for i in range(F):
+        p = pts[i][ok[i]]
+        if len(p):
+            lo, hi = p[:, :2].min(0), p[:, :2].max(0)
+            centre[i], ext[i] = (lo + hi) / 2, hi - lo + 2 * margin
+    have = np.isfinite(centre).all(1)
+    if not have.any():
+        return np.repeat(fixed[None], F, axis=0)
+    idx = np.arange(F)
+    for k in range(2):  # frames without anyone keep the nearest window
+        centre[:, k] = np.interp(idx, idx[have], centre[have, k])
+        ext[:, k] = np.interp(idx, idx[have], ext[have, k])
+    win = max(3, int(round(fps)) | 1)
+    centre = moving_average(centre, win)
+    ext = moving_average(ext, win)
+    half = np.stack([np.clip(ext[:, 0], MIN_SPAN_M, MAX_SPAN_X_M),
+                     np.clip(ext[:, 1], MIN_SPAN_M, MAX_SPAN_Y_M)], 1) / 2  # fmt: skip
+    out = np.empty((F, 3, 2))
+    out[:, :2, 0], out[:, :2, 1] = centre - half, centre + half
+    out[:, 2] = fixed[2]
+    return out
+
+
+def floor_region(joints: np.ndarray, margin: float = 0.5) -> np.ndarray | None:
+    """(2, 2) x/y extent of the floor the people walk on over the clip, for the grid."""
+    j = np.asarray(joints, dtype=np.float64)
+    feet = j[..., [3, 6], :2].reshape(-1, 2)
+    feet = feet[np.isfinite(feet).all(-1)]
+    if not len(feet):
+        return None
+    lo, hi = np.percentile(feet, 1, axis=0) - margin, np.percentile(feet, 99, axis=0) + margin
+    return np.stack([lo, hi], 1)
 
 
 def _grid_step(span: float) -> float:
@@ -151,35 +225,60 @@ def _grid_step(span: float) -> float:
     return 10.0
 
 
-def setup_axes3d(ax, limits: np.ndarray, view: tuple[float, float]) -> None:
-    """Fixed limits, equal scale, chosen view, no box: a floor grid at z = 0 instead."""
+def _apply_limits(ax, limits: np.ndarray) -> None:
     (x0, x1), (y0, y1), (z0, z1) = limits
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.set_zlim(z0, z1)
-    ax.set_box_aspect((x1 - x0, y1 - y0, z1 - z0), zoom=1.1)
-    ax.view_init(elev=view[1], azim=view[0])
-    ax.set_axis_off()
-    step = _grid_step(max(x1 - x0, y1 - y0))
+    ax.set_box_aspect((x1 - x0, y1 - y0, z1 - z0), zoom=BOX_ZOOM)
+
+
+def draw_floor_grid(ax, limits: np.ndarray, region: np.ndarray | None = None) -> list:
+    """Grid lines at z = 0 under the people only: `region` (default the limits) cut to the
+    limits. Returns the line artists (a moving window removes and redraws them)."""
+    (x0, x1), (y0, y1) = region if region is not None else limits[:2]
+    x0, x1 = max(x0, limits[0, 0]), min(x1, limits[0, 1])
+    y0, y1 = max(y0, limits[1, 0]), min(y1, limits[1, 1])
+    if x1 <= x0 or y1 <= y0:
+        return []
+    step = _grid_step(max(limits[0, 1] - limits[0, 0], limits[1, 1] - limits[1, 0]) / 2)
     xs = np.arange(np.ceil(x0 / step) * step, x1 + 1e-9, step)
     ys = np.arange(np.ceil(y0 / step) * step, y1 + 1e-9, step)
-    for x in xs:
-        ax.plot([x, x], [y0, y1], [0, 0], color=(0.78, 0.78, 0.78), lw=0.7, zorder=0)
-    for y in ys:
-        ax.plot([x0, x1], [y, y], [0, 0], color=(0.78, 0.78, 0.78), lw=0.7, zorder=0)
-    ax.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], [0] * 5, color=(0.55, 0.55, 0.55), lw=1.0)
+    kw = {"color": (0.78, 0.78, 0.78), "lw": 0.7, "zorder": 0}
+    lines = [ax.plot([x, x], [y0, y1], [0, 0], **kw)[0] for x in xs]
+    lines += [ax.plot([x0, x1], [y, y], [0, 0], **kw)[0] for y in ys]
+    edge = {"color": (0.6, 0.6, 0.6), "lw": 0.9, "zorder": 0}
+    lines.append(ax.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], [0] * 5, **edge)[0])
+    return lines
+
+
+def setup_axes3d(
+    ax, limits: np.ndarray, view: tuple[float, float], region: np.ndarray | None = None
+) -> list:
+    """Limits with equal scale, the chosen view, no box: a floor grid at z = 0 under the
+    people only (`region`, default the limits). Returns the grid's artists."""
+    _apply_limits(ax, limits)
+    ax.view_init(elev=view[1], azim=view[0])
+    ax.set_axis_off()
     try:  # matplotlib >= 3.6: no empty margin around the 3D box
         ax.set_proj_type("persp", focal_length=0.6)
     except TypeError:
         ax.set_proj_type("persp")
+    return draw_floor_grid(ax, np.asarray(limits, np.float64), region)
 
 
 class Skeleton3DPanel:
-    """One reused Agg figure that draws the 3D skeletons of a frame into a BGR image."""
+    """One reused Agg figure that draws the 3D skeletons of a frame into a BGR image.
+
+    The background (grid) is cached and the skeletons blitted over it; when a frame brings new
+    limits (a moving window), the background is redrawn first. `trail` > 0 draws each
+    person's last `trail` pelvis positions on the floor.
+    """
 
     def __init__(
         self, size_px: int, limits: np.ndarray, view: tuple[float, float] = DEFAULT_VIEW,
         track_ids: Iterable[int] = (0,), with_gt: bool = False, dpi: int = 100,
+        region: np.ndarray | None = None, trail: int = 0,
     ) -> None:  # fmt: skip
         from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415
         from matplotlib.figure import Figure  # noqa: PLC0415
@@ -189,33 +288,54 @@ class Skeleton3DPanel:
         self.canvas = FigureCanvasAgg(self.fig)
         self.ax = self.fig.add_axes((0.0, 0.0, 1.0, 1.0), projection="3d")
         self.ax.set_facecolor("white")
-        setup_axes3d(self.ax, limits, view)
+        self._limits = np.asarray(limits, dtype=np.float64)
+        self._region = region
+        self._grid = setup_axes3d(self.ax, self._limits, view, region)
         ids = list(track_ids)
         multi = len(ids) > 1
         lw = max(1.5, self.size / 200)
+        self.trail = int(trail)
+        self._history: list[list[np.ndarray]] = [[] for _ in ids]
         self._persons = []
+        clip = {"animated": True, "axlim_clip": True}
         for p in range(len(ids)):
-            lines = [self.ax.plot([], [], [], color=c, lw=lw, solid_capstyle="round",
-                                  animated=True)[0]
+            lines = [self.ax.plot([], [], [], color=c, lw=lw, solid_capstyle="round", **clip)[0]
                      for c in bone_colors(p if multi else None)]  # fmt: skip
             pc = person_color(p) if multi else (0.2, 0.2, 0.2)
-            dots = self.ax.plot([], [], [], ls="", marker="o", ms=lw * 1.3, color=pc,
-                                animated=True)[0]  # fmt: skip
+            dots = self.ax.plot([], [], [], ls="", marker="o", ms=lw * 1.3, color=pc, **clip)[0]
+            trail_line = None
+            if self.trail > 0:
+                trail_line = self.ax.plot([], [], [], color=pc, lw=lw * 0.8, alpha=0.6, **clip)[0]
             label = None
             if multi:
                 label = self.ax.text(0, 0, 0, f"id {ids[p]}", color=pc, fontsize=max(7, self.size / 70),
                                      ha="center", animated=True, fontweight="bold")  # fmt: skip
-            self._persons.append((lines, dots, label))
+            self._persons.append((lines, dots, label, trail_line))
         self._gt = None
         if with_gt:
             self._gt = [self.ax.plot([], [], [], color=GT_COLOR, lw=lw * 0.8, ls="--",
-                                     animated=True)[0] for _ in h36m_bones()]  # fmt: skip
+                                     **clip)[0] for _ in h36m_bones()]  # fmt: skip
             fs = max(7, self.size / 60)
             self.fig.text(0.03, 0.95, "prediction", color=bone_color(11), fontsize=fs)
             self.fig.text(0.03, 0.95 - fs / self.size * 1.9, "ground truth (dashed)",
                           color=GT_COLOR, fontsize=fs)  # fmt: skip
+        self._redraw_background()
+
+    def _redraw_background(self) -> None:
         self.canvas.draw()
         self._background = self.canvas.copy_from_bbox(self.fig.bbox)
+
+    def set_limits(self, limits: np.ndarray) -> None:
+        """Move the window (a no-op when it did not move by a millimetre)."""
+        limits = np.asarray(limits, dtype=np.float64)
+        if np.abs(limits - self._limits).max() < 1e-3:
+            return
+        self._limits = limits
+        _apply_limits(self.ax, limits)
+        for line in self._grid:
+            line.remove()
+        self._grid = draw_floor_grid(self.ax, limits, self._region)
+        self._redraw_background()
 
     @staticmethod
     def _set_bones(lines, joints: np.ndarray) -> None:
@@ -227,25 +347,39 @@ class Skeleton3DPanel:
             else:
                 line.set_visible(False)
 
-    def draw(self, joints: np.ndarray, gt: np.ndarray | None = None) -> np.ndarray:
+    def draw(
+        self, joints: np.ndarray, gt: np.ndarray | None = None, limits: np.ndarray | None = None
+    ) -> np.ndarray:
         """joints (P, 17, 3) metres (NaN = missing), gt (17, 3) or None -> BGR (S, S, 3) uint8."""
+        if limits is not None:
+            self.set_limits(limits)
         joints = np.asarray(joints, dtype=np.float64).reshape(-1, NUM_JOINTS, 3)
         self.canvas.restore_region(self._background)
         artists = []
         if self._gt is not None and gt is not None:
             self._set_bones(self._gt, np.asarray(gt, dtype=np.float64))
             artists += self._gt
-        for p, (lines, dots, label) in enumerate(self._persons):
+        for p, (lines, dots, label, trail_line) in enumerate(self._persons):
             j = joints[p] if p < len(joints) else np.full((NUM_JOINTS, 3), np.nan)
             self._set_bones(lines, j)
             ok = np.isfinite(j).all(-1)
             dots.set_data_3d(j[ok, 0], j[ok, 1], j[ok, 2])
             artists += [*lines, dots]
+            if trail_line is not None:
+                hist = self._history[p]
+                hist.append(j[0, :2].copy())
+                del hist[: max(0, len(hist) - self.trail)]
+                h = np.array(hist)
+                h = h[np.isfinite(h).all(-1)]
+                trail_line.set_data_3d(h[:, 0], h[:, 1], np.zeros(len(h)))
+                trail_line.set_visible(len(h) > 1)
+                artists.append(trail_line)
             if label is not None:
                 if ok.any():
                     top = j[HEAD] if ok[HEAD] else j[ok][np.argmax(j[ok][:, 2])]
                     label.set_position_3d((top[0], top[1], top[2] + 0.18))
-                    label.set_visible(True)
+                    (x0, x1), (y0, y1) = self._limits[0], self._limits[1]
+                    label.set_visible(bool(x0 <= top[0] <= x1 and y0 <= top[1] <= y1))
                     artists.append(label)
                 else:
                     label.set_visible(False)
@@ -401,18 +535,23 @@ def render_video(
     progress: bool = True,
     gt: np.ndarray | None = None,
     max_height: int = MAX_PANEL_HEIGHT,
+    trail_s: float = 0.0,
 ) -> Path:
     """Write an H.264 mp4: [input frame + 2D skeleton | 3D skeleton], one output frame per pose
     frame selected by `frames`. `frames_iter` yields BGR frames from frame 0 (None or an
     exhausted input: blank canvas). `gt` (F, 17, 3) metres z-up is drawn dashed in the 3D plot.
+    The 3D limits fit the people (panel_limits); `trail_s` seconds of pelvis trail on the floor.
     """
     idx = _frame_indices(pose3d.num_frames, frames)
     rate = float(fps or pose3d.fps or (pose2d.fps if pose2d is not None else 0) or 25.0)
     if gt is not None and len(gt) < pose3d.num_frames:
         raise HGMambaError(f"ground truth has {len(gt)} frames, predictions {pose3d.num_frames}")
-    limits = axis_limits(
-        pose3d.joints[idx.start : idx.stop], None if gt is None else gt[idx.start : idx.stop]
-    )
+    sel = pose3d.joints[idx.start : idx.stop]
+    if gt is not None:
+        sel = np.concatenate([sel, np.asarray(gt[idx.start : idx.stop], np.float32)[:, None]], 1)
+    limits = panel_limits(sel, rate)
+    region = floor_region(sel)
+    trail = int(round(trail_s * rate))
     height = min(max_height, 576)  # 3D-only videos; otherwise the input's height (capped)
     panel = None
     try:
@@ -424,8 +563,10 @@ def render_video(
                     if left is not None:
                         height = min(left.shape[0], max_height)
                         height -= height % 2
-                    panel = Skeleton3DPanel(height, limits, view, pose3d.track_ids, gt is not None)
-                right = panel.draw(pose3d.joints[i], None if gt is None else gt[i])
+                    panel = Skeleton3DPanel(height, limits[0], view, pose3d.track_ids,
+                                            gt is not None, region=region, trail=trail)  # fmt: skip
+                lim = limits[i - idx.start]
+                right = panel.draw(pose3d.joints[i], None if gt is None else gt[i], lim)
                 if left is None:
                     out = right
                 else:
@@ -477,7 +618,13 @@ def render_figure_png(
             if i >= rows[-1]:
                 break
     cols = (["input"] if shots else []) + (["2D"] if pose2d is not None or shots else []) + ["3D"]
-    limits = axis_limits(pose3d.joints, gt)
+    both = (
+        pose3d.joints
+        if gt is None
+        else np.concatenate([pose3d.joints, np.asarray(gt, np.float32)[:, None]], 1)
+    )
+    limits = panel_limits(both, pose3d.fps or 25.0)
+    region = floor_region(both)
     widths = [1.0] * len(cols)  # image columns are square crops around the persons
     fig = Figure(figsize=(2.6 * sum(widths), 2.6 * len(rows)), dpi=dpi, facecolor="white")
     FigureCanvasAgg(fig)
@@ -489,7 +636,7 @@ def render_figure_png(
         for c, kind in enumerate(cols):
             if kind == "3D":
                 ax = fig.add_subplot(grid[r, c], projection="3d")
-                setup_axes3d(ax, limits, view)
+                setup_axes3d(ax, limits[i], view, region)
                 if gt is not None:
                     _plot3d(ax, np.asarray(gt[i])[None], None, lw=1.4, color=GT_COLOR, ls="--")
                 _plot3d(ax, pose3d.joints[i], pose3d.track_ids if multi else None, lw=2.0)

@@ -68,6 +68,7 @@ def render_result(
     png: bool = False,
     gt_file: str | os.PathLike | None = None,
     progress: bool = True,
+    trail_s: float = 0.0,
 ) -> Path:
     """Write RESULT_DIR/<dir name>_3d.mp4 (or _figure.png); with gt_file, <dir name>_gt_3d.mp4
     (or _gt_figure.png) showing the eval predictions and ground truth in one 3D plot."""
@@ -105,7 +106,8 @@ def render_result(
             return render_figure_png(frames_iter, pose2d, pose3d, d / f"{name}_figure.png",
                                      frames=frames, view=view, gt=gt)  # fmt: skip
         return render_video(frames_iter, pose2d, pose3d, d / f"{name}_3d.mp4", view=view,
-                            fps=fps, frames=frames, progress=progress, gt=gt)  # fmt: skip
+                            fps=fps, frames=frames, progress=progress, gt=gt,
+                            trail_s=trail_s)  # fmt: skip
     finally:
         close = getattr(frames_iter, "close", None)
         if close is not None:

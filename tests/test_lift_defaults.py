@@ -144,3 +144,12 @@ def test_shipped_xs_weights_load_and_say_what_they_are():
     model = load_lifter(path)
     assert model.cfg.name == "xs" and model.cfg.frames == 27
     assert model.meta["dataset"] == "h36m" and model.meta["status"] in ("preliminary", "final")
+
+
+def test_demo_lifts_everyone_unless_a_person_is_asked_for():
+    from hgmamba_core.pipeline import person_choice
+
+    assert person_choice(LiftOptions()) == "all"  # no VIDEO: the demo crowd
+    assert person_choice(LiftOptions(person="main")) == "main"  # an explicit --person wins
+    assert person_choice(LiftOptions(video=Path("clip.mp4"))) == "main"
+    assert person_choice(LiftOptions(keypoints=Path("kp.npz"), person="3")) == "3"

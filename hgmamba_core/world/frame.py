@@ -1,46 +1,19 @@
-"""Camera frame -> world frame for lifted poses: size, root trajectory, tilt, floor.
+"""Camera frame -> world frame building blocks: rotation from an up vector, size, root placement.
 
-The lifter returns each person root-relative in the camera frame (x right, y down, z forward,
-metres). To give users one world frame (z up, floor at z = 0) we assume, per person and clip:
-1. Size: the skeleton is rescaled so its median "standing height" (pelvis-spine-thorax-neck-head
-   plus the mean ankle-knee-hip leg length) equals the Human3.6M subjects' mean, 1.64 m, i.e.
-   an average adult. Monocular lifting has no absolute scale; this only fixes drift or an
-   off-scale model.
-2. Root trajectory: a pinhole camera with its principal point at the image centre and focal
-   length f = max(width, height) pixels (about 53 degrees across the long side, between a
-   phone's main camera and Human3.6M's cameras). Per frame, the translation t that best
-   projects the scaled 3D pose onto the 2D keypoints (confidence-weighted linear least
-   squares) places the root; a short moving average removes jitter.
-3. Tilt: the camera looks down by `tilt_deg` (default 10 degrees) with no roll. World axes:
-   x right, y forward (away from the camera, horizontal), z up; the camera is on the z axis.
-4. Floor: each person is shifted vertically so the 5th percentile over the clip of their lower
-   ankle's height is 0 (ankles are the lowest joints H36M-17 has; the sole is ~8 cm lower).
+Camera frame: x right, y down, z forward (metres). World frame: x right, y forward (the optical
+axis projected onto the floor), z up; the camera sits on the z axis at its height above the
+floor. Everything here is numpy in, numpy out, and knows nothing about how `up` was estimated.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from hgmamba_core.skeleton import H36M_ROOT, NUM_JOINTS
+from hgmamba_core.skeleton import NUM_JOINTS
 
 H36M_MEAN_STANDING_HEIGHT_M = 1.64  # mean over S1-S11 of the chain below, measured on the GT
 _TRUNK = ((0, 7), (7, 8), (8, 9), (9, 10))
 _LEGS = (((1, 2), (2, 3)), ((4, 5), (5, 6)))
-_ANKLES = (3, 6)
-
-
-@dataclass(frozen=True)
-class WorldConfig:
-    """Assumptions of the camera -> world conversion (see the module docstring)."""
-
-    tilt_deg: float = 10.0
-    place_root: bool = True  # False: every root stays above the origin
-    focal_px: float | None = None  # None: max(width, height)
-    standing_height_m: float | None = H36M_MEAN_STANDING_HEIGHT_M  # None: keep the model's scale
-    root_smooth_frames: int = 5
-    floor_percentile: float = 5.0
 
 
 def standing_height(joints: np.ndarray) -> np.ndarray:
@@ -63,14 +36,42 @@ def rescale_to_height(rel: np.ndarray, height_m: float) -> np.ndarray:
     return rel * np.float32(height_m / med)
 
 
-def camera_to_world_rotation(tilt_deg: float) -> np.ndarray:
-    """R with world = R @ cam for a camera looking down by tilt_deg, no roll.
+def up_from_pitch_roll(pitch_deg: float, roll_deg: float = 0.0) -> np.ndarray:
+    """World up (unit, camera coordinates) of a camera looking down by pitch, rolled by roll.
+
+    Positive roll: the image's right side (camera +x) points below the horizon.
+    """
+    t, r = np.deg2rad(pitch_deg), np.deg2rad(roll_deg)
+    return np.array([-np.sin(r) * np.cos(t), -np.cos(r) * np.cos(t), -np.sin(t)])
+
+
+def pitch_roll_from_up(up_cam: np.ndarray) -> tuple[float, float]:
+    """Inverse of up_from_pitch_roll: (pitch, roll) in degrees."""
+    n = np.asarray(up_cam, dtype=np.float64)
+    n = n / np.linalg.norm(n)
+    pitch = np.arcsin(np.clip(-n[2], -1.0, 1.0))
+    roll = np.arctan2(-n[0], -n[1])
+    return float(np.degrees(pitch)), float(np.degrees(roll))
+
+
+def rotation_from_up(up_cam: np.ndarray) -> np.ndarray:
+    """R with world = R @ cam, given world up in camera coordinates (no yaw: y_w follows the
+    optical axis projected onto the floor)."""
+    n = np.asarray(up_cam, dtype=np.float64)
+    n = n / np.linalg.norm(n)
+    fwd = np.array([0.0, 0.0, 1.0]) - n[2] * n
+    if np.linalg.norm(fwd) < 1e-9:  # looking straight down: image up is forward
+        fwd = np.array([0.0, -1.0, 0.0]) - n[1] * n
+    fwd /= np.linalg.norm(fwd)
+    return np.stack([np.cross(fwd, n), fwd, n])
+
+
+def camera_to_world_rotation(tilt_deg: float, roll_deg: float = 0.0) -> np.ndarray:
+    """R with world = R @ cam for a camera looking down by tilt_deg, rolled by roll_deg.
 
     Camera x right, y down, z forward -> world x right, y forward (horizontal), z up.
     """
-    t = np.deg2rad(tilt_deg)
-    s, c = np.sin(t), np.cos(t)
-    return np.array([[1.0, 0.0, 0.0], [0.0, -s, c], [0.0, -c, -s]], dtype=np.float64)
+    return rotation_from_up(up_from_pitch_roll(tilt_deg, roll_deg))
 
 
 def solve_translation(
@@ -128,39 +129,4 @@ def moving_average(x: np.ndarray, k: int) -> np.ndarray:
         rad = np.minimum(r, np.minimum(i, b - a - 1 - i))
         n = (2 * rad + 1).reshape((-1,) + (1,) * (x.ndim - 1))
         out[a:b] = (cs[i + rad + 1] - cs[i - rad]) / n
-    return out
-
-
-def to_world(
-    rel_cam: np.ndarray,
-    keypoints_px: np.ndarray,
-    scores: np.ndarray,
-    size: tuple[int, int],
-    cfg: WorldConfig | None = None,
-) -> np.ndarray:
-    """(F, P, 17, 3) camera-frame root-relative poses -> (F, P, 17, 3) world metres (z up).
-
-    keypoints_px (F, P, 17, 2) and scores (F, P, 17) are the 2D the poses were lifted from.
-    """
-    cfg = cfg or WorldConfig()
-    rel_cam = np.asarray(rel_cam, dtype=np.float64)
-    focal = float(cfg.focal_px or max(size))
-    R = camera_to_world_rotation(cfg.tilt_deg)
-    out = np.full(rel_cam.shape, np.nan, dtype=np.float32)
-    for p in range(rel_cam.shape[1]):
-        rel = rel_cam[:, p] - rel_cam[:, p, H36M_ROOT : H36M_ROOT + 1]
-        if cfg.standing_height_m:
-            rel = rescale_to_height(rel, cfg.standing_height_m)
-        if cfg.place_root:
-            t = solve_translation(rel, keypoints_px[:, p], scores[:, p], size, focal)
-            t = moving_average(t, cfg.root_smooth_frames)
-            cam = rel + t[:, None, :]
-        else:
-            cam = rel
-        world = cam @ R.T
-        low = np.fmin(world[:, _ANKLES[0], 2], world[:, _ANKLES[1], 2])
-        low = low[np.isfinite(low)]
-        if low.size:
-            world[..., 2] -= np.percentile(low, cfg.floor_percentile)
-        out[:, p] = world.astype(np.float32)
     return out

@@ -1,0 +1,238 @@
+"""Camera-frame lifted poses -> one shared world (z up, floor z = 0) for every person.
+
+Per person: rescale to the average adult, place the root by projecting onto the 2D (one
+pinhole camera for all). Then, once for the clip: the floor and gravity (estimate.py), the
+camera height, and a per-person depth correction so that everybody's stance feet land on that
+one floor (a person's absolute size and distance are one unknown along the camera rays; the
+shared floor fixes it). `--camera-height` gives the metric scale of the whole scene.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hgmamba_core.skeleton import H36M_ROOT
+from hgmamba_core.world.estimate import (
+    DEFAULT_TILT_DEG,
+    PRIOR_SIGMA_DEG,
+    CameraEstimate,
+    make_estimate,
+    solve_floor,
+)
+from hgmamba_core.world.floor import ANKLE_ABOVE_FLOOR_M, vertical_lines
+from hgmamba_core.world.frame import (
+    H36M_MEAN_STANDING_HEIGHT_M,
+    moving_average,
+    rescale_to_height,
+    rotation_from_up,
+    solve_translation,
+)
+
+_ANKLES = (3, 6)
+SCALE_RANGE = (0.7, 1.4)  # per-person depth corrections are clipped to this
+MIN_PERSON_STANCE = 10
+CONTACT_SMOOTH_FRAMES = 3  # bench/world.py: 1, 3 and 7 gave floor drift 0.05, 0.05, 0.06 m
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """Assumptions and user choices of the camera -> world conversion.
+
+    tilt_deg: "auto" (estimate from the clip) or degrees looking down (then roll_deg is used).
+    camera_height_m: known height of the camera above the floor (sets the scene's scale).
+    focal_px: None = max(width, height), described by focal_source.
+    """
+
+    tilt_deg: float | str = "auto"
+    roll_deg: float = 0.0
+    camera_height_m: float | None = None
+    place_root: bool = True  # False: every root stays above the origin (no camera geometry)
+    focal_px: float | None = None
+    focal_source: str = ""
+    standing_height_m: float | None = H36M_MEAN_STANDING_HEIGHT_M  # None: keep the model's scale
+    root_smooth_frames: int = 5
+    floor_percentile: float = 5.0
+    prior_sigma_deg: float = PRIOR_SIGMA_DEG
+    use_verticals: bool = True  # the people's image axes as evidence on up
+    use_floor: bool = True  # the stance feet's plane as evidence on up
+    same_floor: bool = True  # per-person (per stance) depth correction onto the shared floor
+
+
+@dataclass(frozen=True)
+class WorldResult:
+    """World joints (F, P, 17, 3) float32 and the camera they are consistent with."""
+
+    joints: np.ndarray
+    camera: CameraEstimate
+
+
+def parse_tilt(text: str | float) -> float | str:
+    """'auto' or a number of degrees (CLI --tilt)."""
+    if isinstance(text, str) and text.strip().lower() == "auto":
+        return "auto"
+    v = float(text)
+    if not np.isfinite(v) or not -90.0 <= v <= 90.0:
+        raise ValueError(f"tilt must be 'auto' or degrees in [-90, 90], got {text!r}")
+    return v
+
+
+def camera_frame_people(
+    rel_cam: np.ndarray,
+    keypoints_px: np.ndarray,
+    scores: np.ndarray,
+    size: tuple[int, int],
+    cfg: WorldConfig,
+    focal: float,
+) -> list[np.ndarray]:
+    """Per person (F, 17, 3): scaled root-relative pose + placed root, camera frame, metres."""
+    out = []
+    for p in range(rel_cam.shape[1]):
+        rel = rel_cam[:, p] - rel_cam[:, p, H36M_ROOT : H36M_ROOT + 1]
+        if cfg.standing_height_m:
+            rel = rescale_to_height(rel, cfg.standing_height_m)
+        if cfg.place_root:
+            t = solve_translation(rel, keypoints_px[:, p], scores[:, p], size, focal)
+            rel = rel + moving_average(t, cfg.root_smooth_frames)[:, None, :]
+        out.append(rel)
+    return out
+
+
+def contact_scale(
+    cam: np.ndarray,
+    up: np.ndarray,
+    height: float,
+    frames: np.ndarray,
+    percentile: float = 5.0,
+    fps: float = 25.0,
+) -> tuple[np.ndarray, str]:
+    """(F,) depth factors that put this person's stance ankle on the floor, and a note.
+
+    Scaling a person about the camera centre keeps their 2D projection, so it is free: with
+    stance frames, every stance frame gets the factor that lands its lowest ankle
+    ANKLE_ABOVE_FLOOR_M above the floor (outliers dropped, interpolated between stances,
+    smoothed over ~0.5 s); without, one factor from the lowest ankle's percentile.
+    """
+    F = cam.shape[0]
+    d = -(cam[:, list(_ANKLES)] @ up)  # ankles' distance below the camera
+    low = np.fmax(d[:, 0], d[:, 1])
+    target = height - ANKLE_ABOVE_FLOOR_M
+    ok_low = low[np.isfinite(low)]
+    if target <= 0.05 or not ok_low.size:
+        return np.ones(F), ""
+    if frames.size >= MIN_PERSON_STANCE:
+        frames = frames[np.isfinite(low[frames]) & (low[frames] > 0.05)]
+    if frames.size >= MIN_PERSON_STANCE:
+        logk = np.log(target / low[frames])
+        med = np.median(logk)
+        mad = 1.4826 * np.median(np.abs(logk - med)) + 1e-3
+        keep = np.abs(logk - med) <= 3 * mad
+        f, lk = frames[keep], logk[keep]
+        k = np.exp(np.interp(np.arange(F), f, lk))
+        k = moving_average(k[:, None], CONTACT_SMOOTH_FRAMES)[:, 0]
+        k = np.where(np.isfinite(k), k, np.exp(med))
+    else:
+        k = np.full(F, target / np.percentile(ok_low, 100 - percentile))
+    med_k = float(np.median(k))
+    note = ""
+    if not SCALE_RANGE[0] <= med_k <= SCALE_RANGE[1]:
+        note = f"depth correction {med_k:.2f} clipped to {SCALE_RANGE}: not on the floor"
+    return np.clip(k, *SCALE_RANGE), note
+
+
+def place_in_world(
+    rel_cam: np.ndarray,
+    keypoints_px: np.ndarray,
+    scores: np.ndarray,
+    size: tuple[int, int],
+    cfg: WorldConfig | None = None,
+    fps: float = 25.0,
+) -> WorldResult:
+    """(F, P, 17, 3) camera-frame poses + their 2D -> one world for all and the camera estimate.
+
+    keypoints_px (F, P, 17, 2) and scores (F, P, 17) are the 2D the poses were lifted from.
+    """
+    cfg = cfg or WorldConfig()
+    rel_cam = np.asarray(rel_cam, dtype=np.float64)
+    F, P = rel_cam.shape[:2]
+    focal = float(cfg.focal_px or max(size))
+    source = cfg.focal_source or ("given" if cfg.focal_px else "default max(w, h)")
+    cams = camera_frame_people(rel_cam, keypoints_px, scores, size, cfg, focal)
+    conf = [np.nan_to_num(scores[:, p][:, list(_ANKLES)], nan=0.0) for p in range(P)]
+    if not cfg.place_root:  # no camera geometry: fixed tilt, each person floored on their own
+        return _legacy_world(cams, cfg, focal, source, F)
+    kps = [np.asarray(keypoints_px[:, p], np.float64) for p in range(P)]
+    verts = None
+    if cfg.use_verticals:
+        verts = vertical_lines(kps, [scores[:, p] for p in range(P)], size, focal, cams=cams)
+    sol = solve_floor(
+        cams, conf, fps, kps, tilt_deg=cfg.tilt_deg, roll_deg=cfg.roll_deg,
+        prior_sigma_deg=cfg.prior_sigma_deg, floor_percentile=cfg.floor_percentile,
+        verticals=verts, use_floor=cfg.use_floor,
+    )  # fmt: skip
+    up, height = sol.up_cam, sol.height_m
+    notes: list[str] = []
+    if not np.isfinite(height):
+        height = 1.6
+        notes.append("no ankle seen: camera height assumed 1.6 m")
+    scene = 1.0
+    if cfg.camera_height_m is not None:
+        if height > 0.05:
+            scene = float(cfg.camera_height_m) / height
+        height = float(cfg.camera_height_m)
+        notes.append(f"camera height {height:g} m given: scene scaled by {scene:.2f}")
+    scales = []
+    R = rotation_from_up(up)
+    out = np.full(rel_cam.shape, np.nan, dtype=np.float32)
+    for p, cam in enumerate(cams):
+        k = np.ones(F)
+        if cfg.same_floor:
+            frames = sol.feet.frame[sol.feet.person == p]
+            k, note = contact_scale(cam, up, height / scene, frames, cfg.floor_percentile, fps)
+            if note:
+                notes.append(f"person {p}: {note}")
+        s = scene * k
+        scales.append(round(float(np.median(s)), 4))
+        world = (s[:, None, None] * cam) @ R.T
+        world[..., 2] += height
+        out[:, p] = world.astype(np.float32)
+    est = make_estimate(sol, focal, source, P, tuple(scales), height, tuple(notes))
+    return WorldResult(out, est)
+
+
+def _legacy_world(
+    cams: list[np.ndarray], cfg: WorldConfig, focal: float, source: str, F: int
+) -> WorldResult:
+    """Roots above the origin: rotate by the given (or default) tilt, floor each person."""
+    from hgmamba_core.world.frame import camera_to_world_rotation, pitch_roll_from_up
+
+    tilt = DEFAULT_TILT_DEG if isinstance(cfg.tilt_deg, str) else float(cfg.tilt_deg)
+    R = camera_to_world_rotation(tilt, cfg.roll_deg)
+    out = np.full((F, len(cams), 17, 3), np.nan, dtype=np.float32)
+    for p, cam in enumerate(cams):
+        world = cam @ R.T
+        low = np.fmin(world[:, _ANKLES[0], 2], world[:, _ANKLES[1], 2])
+        low = low[np.isfinite(low)]
+        if low.size:
+            world[..., 2] -= np.percentile(low, cfg.floor_percentile) - ANKLE_ABOVE_FLOOR_M
+        out[:, p] = world.astype(np.float32)
+    pitch, roll = pitch_roll_from_up(R[2])
+    est = CameraEstimate(
+        pitch_deg=pitch, roll_deg=roll, height_m=float("nan"), focal_px=focal,
+        focal_source=source, method=f"fixed {tilt:g}° tilt, roots not placed", persons=len(cams),
+        up_cam=tuple(float(v) for v in R[2]),
+    )  # fmt: skip
+    return WorldResult(out, est)
+
+
+def to_world(
+    rel_cam: np.ndarray,
+    keypoints_px: np.ndarray,
+    scores: np.ndarray,
+    size: tuple[int, int],
+    cfg: WorldConfig | None = None,
+    fps: float = 25.0,
+) -> np.ndarray:
+    """(F, P, 17, 3) camera-frame root-relative poses -> (F, P, 17, 3) world metres (z up)."""
+    return place_in_world(rel_cam, keypoints_px, scores, size, cfg, fps).joints

@@ -1,0 +1,298 @@
+"""The world frame from the clip itself: floor plane, body-up prior, camera, fallbacks."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from hgmamba_core.world import (
+    ANKLE_ABOVE_FLOOR_M,
+    CameraEstimate,
+    WorldConfig,
+    camera_to_world_rotation,
+    fit_floor,
+    parse_tilt,
+    pitch_roll_from_up,
+    place_in_world,
+    rotation_from_up,
+    up_from_pitch_roll,
+)
+from hgmamba_core.world.floor import angle_deg
+from hgmamba_core.world.focal import focal_from_tags, resolve_focal
+
+SIZE = (1280, 720)
+
+
+def _project(world: np.ndarray, pitch: float, roll: float, height: float, dist: float):
+    """World (F[, P], 17, 3) z-up -> camera-frame 3D and pixels, camera `dist` m behind the
+    people's mean position, `height` m above z = 0, yaw 0."""
+    centre = np.nanmean(world[..., 0, :].reshape(-1, 3), axis=0)
+    c = np.array([centre[0], centre[1] - dist, height])
+    R = rotation_from_up(up_from_pitch_roll(pitch, roll))
+    cam = (world - c) @ R  # world -> camera (R is camera -> world)
+    f = max(SIZE)
+    uv = f * cam[..., :2] / cam[..., 2:3] + np.array(SIZE) / 2.0
+    return cam, uv
+
+
+def _lift_input(cam: np.ndarray, uv: np.ndarray):
+    """Per-person camera 3D (F, P, 17, 3) made root-relative, with its 2D and unit scores."""
+    if cam.ndim == 3:
+        cam, uv = cam[:, None], uv[:, None]
+    rel = cam - cam[:, :, :1]
+    return rel, uv.astype(np.float32), np.ones(uv.shape[:3], np.float32)
+
+
+def _gravity_error(est: CameraEstimate, pitch: float, roll: float) -> float:
+    return angle_deg(np.asarray(est.up_cam), up_from_pitch_roll(pitch, roll))
+
+
+# ------------------------------------------------------------------------- rotations
+def test_pitch_roll_round_trip_and_rotation():
+    for pitch, roll in [(0, 0), (10, 0), (34, 1), (60, -5), (-5, 3)]:
+        up = up_from_pitch_roll(pitch, roll)
+        assert np.allclose(pitch_roll_from_up(up), (pitch, roll), atol=1e-9)
+        R = rotation_from_up(up)
+        assert np.allclose(R @ R.T, np.eye(3), atol=1e-12) and np.isclose(np.linalg.det(R), 1)
+        assert np.allclose(R @ up, [0, 0, 1])
+    np.testing.assert_allclose(
+        camera_to_world_rotation(10.0)[1], [0, -np.sin(0.1745329), np.cos(0.1745329)], atol=1e-6
+    )
+    assert parse_tilt("auto") == "auto" and parse_tilt("12.5") == 12.5
+    with pytest.raises(ValueError):
+        parse_tilt("95")
+
+
+# ------------------------------------------------------------------------- plane fit
+def _stance_floor(rng, pitch, roll, height, people=5, frames=60):
+    """Ankle points of several people walking on one floor, in camera coordinates."""
+    R = rotation_from_up(up_from_pitch_roll(pitch, roll))
+    pts, grp = [], []
+    for p in range(people):
+        start = rng.uniform([-4, 6], [4, 14])
+        head = rng.uniform(0, 2 * np.pi)
+        s = np.arange(frames)[:, None] * 0.05 * np.array([np.cos(head), np.sin(head)])
+        xy = start + s
+        w = np.concatenate([xy, np.full((frames, 1), ANKLE_ABOVE_FLOOR_M)], 1)
+        w += rng.normal(0, 0.02, w.shape)
+        cam = (w - [0, 0, height]) @ R
+        pts.append(cam)
+        grp.append(np.full(frames, p))
+    return np.concatenate(pts), np.concatenate(grp)
+
+
+@pytest.mark.parametrize("pitch,roll", [(25.0, 3.0), (50.0, -4.0), (5.0, 0.0)])
+def test_plane_fit_recovers_pitch_and_roll_within_a_degree(pitch, roll):
+    rng = np.random.default_rng(1)
+    pts, grp = _stance_floor(rng, pitch, roll, 4.0)
+    wrong = up_from_pitch_roll(pitch - 8.0, roll + 4.0)  # a poor prior, pulled away by the data
+    for groups in (None, grp):
+        fit = fit_floor(pts, wrong, prior_sigma_deg=4.0, groups=groups)
+        p, r = pitch_roll_from_up(fit.normal)
+        assert abs(p - pitch) < 1.0 and abs(r - roll) < 1.0, (p, r, groups is None)
+        assert abs(fit.height_m - 4.0) < 0.05
+    # 20 % outliers (a foot in the air, a mis-detection) do not move it
+    out = rng.choice(len(pts), len(pts) // 5, replace=False)
+    bad = pts.copy()
+    bad[out] += rng.uniform(-1.0, 1.0, (out.size, 3))
+    fit = fit_floor(bad, wrong, prior_sigma_deg=4.0)
+    assert angle_deg(fit.normal, up_from_pitch_roll(pitch, roll)) < 1.0
+
+
+def test_h36m_walk_through_a_steep_camera(h36m_mini):
+    """S1 walking seen from 6 m up, 35 degrees down, rolled 2: up, height, feet on z = 0."""
+    g = h36m_mini["S1/Walking 1"].astype(np.float64)
+    cam, uv = _project(g, 35.0, 2.0, 6.0, dist=8.0)
+    cfg = WorldConfig(standing_height_m=None)
+    res = place_in_world(*_lift_input(cam, uv), SIZE, cfg, fps=50.0)
+    est = res.camera
+    assert est.method == "floor fit + 2D verticals + body-up prior"
+    assert _gravity_error(est, 35.0, 2.0) < 1.0
+    assert abs(est.height_m - 6.0) / 6.0 < 0.05
+    low = np.fmin(res.joints[:, 0, 3, 2], res.joints[:, 0, 6, 2])
+    truth = np.fmin(g[:, 3, 2], g[:, 6, 2])
+    drift = np.ptp(np.percentile(low, [5, 95])) - np.ptp(np.percentile(truth, [5, 95]))
+    assert abs(drift) < 0.05
+    assert abs(np.percentile(low, 50) - np.percentile(truth, 50)) < 0.05
+    # the old assumption (10 degrees down) is far off for this camera
+    fixed = place_in_world(*_lift_input(cam, uv), SIZE, WorldConfig(tilt_deg=10.0), fps=50.0)
+    assert fixed.camera.method == "fixed 10° tilt"
+    assert _gravity_error(fixed.camera, 35.0, 2.0) > 20
+
+
+# ------------------------------------------------------------------------- fallbacks
+def test_single_frame_falls_back_to_the_body_up_prior(h36m_mini):
+    g = h36m_mini["S9/Directions"][:1].astype(np.float64)
+    cam, uv = _project(g, 20.0, 0.0, 3.0, dist=6.0)
+    est = place_in_world(*_lift_input(cam, uv), SIZE, WorldConfig(), fps=50.0).camera
+    assert est.method == "body-up prior"  # one frame: no stance run, too few image axes
+    assert any("stance" in n for n in est.notes)
+    assert _gravity_error(est, 20.0, 0.0) < 8.0  # a body leans a few degrees
+
+
+def test_one_standing_person_uses_the_prior_with_a_note(h36m_mini):
+    g = h36m_mini["S9/Directions"].astype(np.float64)
+    cam, uv = _project(g, 20.0, 0.0, 3.0, dist=6.0)
+    res = place_in_world(*_lift_input(cam, uv), SIZE, WorldConfig(standing_height_m=None), fps=50.0)
+    est = res.camera
+    assert est.method == "2D verticals + body-up prior"
+    assert any("too little floor" in n for n in est.notes)
+    assert est.stance_frames > 100
+    assert _gravity_error(est, 20.0, 0.0) < 6.0
+    low = np.fmin(res.joints[:, 0, 3, 2], res.joints[:, 0, 6, 2])
+    assert abs(np.median(low) - ANKLE_ABOVE_FLOOR_M) < 0.05  # still standing on the floor
+
+
+def _sitting(g: np.ndarray) -> np.ndarray:
+    """The pose with thighs forward and horizontal (a person on a chair)."""
+    s = g.copy()
+    fwd = np.cross(s[:, 4] - s[:, 1], [0.0, 0.0, 1.0])  # body forward (left hip minus right)
+    fwd /= np.linalg.norm(fwd, axis=1, keepdims=True)
+    for hip, knee, ank in ((1, 2, 3), (4, 5, 6)):
+        s[:, knee] = s[:, hip] + 0.45 * fwd
+        s[:, ank] = s[:, knee] - [0.0, 0.0, 0.45]
+    return s
+
+
+def test_sitting_person_has_no_upright_frame_and_gets_the_default(h36m_mini):
+    g = _sitting(h36m_mini["S9/Directions"].astype(np.float64))
+    cam, uv = _project(g, 25.0, 0.0, 3.0, dist=6.0)
+    est = place_in_world(*_lift_input(cam, uv), SIZE, WorldConfig(), fps=50.0).camera
+    assert est.method == "fixed 10° tilt"
+    assert any("no upright frame" in n for n in est.notes)
+    assert np.isclose(est.pitch_deg, 10.0) and np.isfinite(est.height_m)
+
+
+def test_no_feet_visible_falls_back_with_a_note(h36m_mini):
+    g = h36m_mini["S1/Walking 1"].astype(np.float64)
+    cam, uv = _project(g, 30.0, 0.0, 5.0, dist=8.0)
+    rel, kp, sc = _lift_input(cam, uv)
+    sc[..., [2, 3, 5, 6]] = 0.0  # knees and ankles out of the picture
+    est = place_in_world(rel, kp, sc, SIZE, WorldConfig(), fps=50.0).camera
+    assert est.method == "body-up prior"  # no ankle seen: no stance, no image axes
+    assert any("no stance frame" in n for n in est.notes)
+    assert np.isfinite(est.height_m)
+
+
+def test_several_people_stand_on_one_floor(h36m_mini):
+    """A walker and a smaller bystander: one floor for both, the bystander's size corrected."""
+    walk = h36m_mini["S1/Walking 1"].astype(np.float64)
+    stand = h36m_mini["S9/Directions"].astype(np.float64)
+    stand = stand - [stand[:, 0, 0].mean() - 1.5, stand[:, 0, 1].mean() - 3.0, 0.0]
+    world = np.stack([walk, stand], axis=1)
+    cam, uv = _project(world, 30.0, -2.0, 5.0, dist=8.0)
+    rel, kp, sc = _lift_input(cam, uv)
+    rel[:, 1] *= 1.12  # the lifter thinks the bystander is 12 % taller than they are
+    res = place_in_world(rel, kp, sc, SIZE, WorldConfig(standing_height_m=None), fps=50.0)
+    est = res.camera
+    assert est.stance_persons == 2 and est.persons == 2
+    assert _gravity_error(est, 30.0, -2.0) < 1.5
+    for p in range(2):
+        low = np.fmin(res.joints[:, p, 3, 2], res.joints[:, p, 6, 2])
+        assert abs(np.median(low) - np.median(np.fmin(world[:, p, 3, 2], world[:, p, 6, 2]))) < 0.06
+    assert abs(est.person_scale[1] / est.person_scale[0] - 1 / 1.12) < 0.03
+
+
+def test_known_camera_height_sets_the_scale(h36m_mini):
+    g = h36m_mini["S1/Walking 1"].astype(np.float64)
+    cam, uv = _project(g, 30.0, 0.0, 5.0, dist=8.0)
+    rel, kp, sc = _lift_input(cam, uv)
+    res = place_in_world(
+        rel * 1.2, kp, sc, SIZE, WorldConfig(standing_height_m=None, camera_height_m=5.0), fps=50.0
+    )
+    assert res.camera.height_m == 5.0
+    low = np.fmin(res.joints[:, 0, 3, 2], res.joints[:, 0, 6, 2])
+    assert abs(np.median(low) - np.median(np.fmin(g[:, 3, 2], g[:, 6, 2]))) < 0.05
+
+
+# ------------------------------------------------------------------------- metadata, focal
+def test_camera_estimate_round_trips_through_json(h36m_mini):
+    g = h36m_mini["S1/Walking 1"][:200].astype(np.float64)
+    cam, uv = _project(g, 30.0, 1.0, 5.0, dist=8.0)
+    est = place_in_world(*_lift_input(cam, uv), SIZE, WorldConfig(), fps=50.0).camera
+    back = CameraEstimate.from_dict(json.loads(json.dumps(est.to_dict(), allow_nan=False)))
+    assert back.to_dict() == est.to_dict()
+    line = est.summary()
+    assert re.match(r"camera: \d+° down, -?\d+° roll, \d+\.\d m above the floor \(floor fit", line)
+    assert "stance frames of 1 person" in line and "focal 1280 px (default max(w, h))" in line
+    nan = CameraEstimate(10.0, 0.0, float("nan"), 768.0, "x", "fixed 10° tilt")
+    assert (
+        CameraEstimate.from_dict(json.loads(json.dumps(nan.to_dict()))).to_dict() == nan.to_dict()
+    )
+
+
+def test_focal_from_video_tags():
+    tags = {"com.apple.quicktime.camera.focal_length.35mmEquivalent": "26"}
+    f = focal_from_tags(tags, (1920, 1080))
+    assert f is not None and np.isclose(f.px, 26 / 43.2666 * np.hypot(1920, 1080), rtol=1e-4)
+    assert "35mmEquivalent" in f.source
+    assert focal_from_tags({"FocalLengthIn35mmFilm": "28 mm"}, (1000, 1000)) is not None
+    assert focal_from_tags({"encoder": "Lavf", "focal_length": "4.2"}, (1000, 1000)) is None
+    assert resolve_focal((640, 480)).source == "default max(w, h)"
+    assert resolve_focal((640, 480), 900.0).px == 900.0
+
+
+# ------------------------------------------------------------------------- the 3D panel
+def _ink_rows_cols(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns holding skeleton colour (saturated pixels; the grid is grey)."""
+    import cv2
+
+    hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV)
+    m = (hsv[..., 1] > 80) & (hsv[..., 2] > 40)
+    return np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
+
+
+@pytest.mark.parametrize("scene", ["standing", "walking", "crowd"])
+def test_render_person_fills_the_panel(h36m_mini, scene):
+    from hgmamba_core.render import DEFAULT_VIEW, Skeleton3DPanel, floor_region, panel_limits
+
+    walk = h36m_mini["S1/Walking 1"][:300:2].astype(np.float32)[:, None]
+    if scene == "standing":
+        J = h36m_mini["S9/Directions"][:60].astype(np.float32)[:, None]
+    elif scene == "walking":
+        J = walk
+    else:  # four people spread over 8 m: the window follows them
+        J = np.concatenate([walk + [dx, dy, 0] for dx, dy in [(0, 0), (3, 1), (-3, 2), (5, -1)]], 1)
+    lim = panel_limits(J, 25.0)
+    S = 300
+    panel = Skeleton3DPanel(
+        S, lim[0], DEFAULT_VIEW, list(range(J.shape[1])), region=floor_region(J)
+    )
+    try:
+        for i in range(0, len(J), 25):
+            one = J[i].copy()
+            one[1:] = np.nan  # measure person 0 alone
+            rows, _ = _ink_rows_cols(panel.draw(one, limits=lim[i]))
+            assert rows.size and (rows.max() - rows.min() + 1) / S >= 0.40, (scene, i)
+    finally:
+        panel.close()
+
+
+def test_render_default_view_keeps_left_on_the_left(h36m_mini):
+    from hgmamba_core.render import DEFAULT_VIEW, Skeleton3DPanel, axis_limits
+
+    g = h36m_mini["S9/Directions"][:1].astype(np.float32)
+    two = np.concatenate([g - [0.8, 0, 0], g + [0.8, 0, 0]])[None]  # x: left, right person
+    panel = Skeleton3DPanel(300, axis_limits(two), DEFAULT_VIEW, [0, 1])
+    left = two.copy()
+    left[0, 1] = np.nan
+    _, cols = _ink_rows_cols(panel.draw(left[0]))
+    panel.close()
+    assert cols.max() < 150  # the person at world x < 0 is drawn in the left half
+
+
+@pytest.mark.parametrize(
+    "args,msg",
+    [(["--tilt", "steep"], "--tilt must be 'auto'"), (["--focal", "-5"], "--focal must be positive"),
+     (["--camera-height", "0"], "--camera-height must be positive")],
+)  # fmt: skip
+def test_cli_world_flags_are_checked(args, msg, capsys):
+    from hgmamba_cli.app import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["lift", "--no-render", *args])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code != 0 and msg in err and "\n" not in err
