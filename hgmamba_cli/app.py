@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from hgmamba_cli import cmd_eval, cmd_info, cmd_lift, cmd_render, cmd_train
+from hgmamba_cli import cmd_eval, cmd_info, cmd_lift, cmd_render, cmd_train, cmd_view
 
 app = typer.Typer(
     name="hgmamba",
@@ -25,6 +25,7 @@ app.command("render")(cmd_render.render)
 app.command("train")(cmd_train.train)
 app.command("eval")(cmd_eval.evaluate)
 app.command("info")(cmd_info.info)
+app.command("view")(cmd_view.view)
 
 
 def _fail(message: str, code: int) -> None:

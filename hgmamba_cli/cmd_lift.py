@@ -42,7 +42,9 @@ def lift(
     smooth: bool = typer.Option(False, "--smooth", help="One-Euro smoothing of the 2D tracks."),
     no_render: bool = typer.Option(False, "--no-render", help="Skip the side-by-side video."),
     export: str = typer.Option(
-        ",".join(("npy", "json", "csv", "bvh")), "--export", help="Formats, comma-separated."
+        ",".join(("npy", "json", "csv", "bvh", "html")),
+        "--export",
+        help="Formats, comma-separated (html: pose3d.html, an offline 3D viewer).",
     ),
     detector_weights: Path | None = typer.Option(
         None, "--detector-weights", help="YOLO-Pose weights (default: the shipped yolo11n-pose)."

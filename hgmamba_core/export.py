@@ -25,7 +25,7 @@ from hgmamba_core.fileio import atomic_path, write_text_atomic
 from hgmamba_core.poses import Pose3DSequence
 from hgmamba_core.skeleton import H36M_NAMES, H36M_PARENTS, NUM_JOINTS
 
-FORMATS = ("npy", "json", "csv", "bvh")
+FORMATS = ("npy", "json", "csv", "bvh", "html")  # html: the offline viewer (viewer/)
 _DECIMALS = 6  # metres: 1 micrometre, far below any estimate's accuracy
 
 
@@ -403,6 +403,10 @@ def export_all(
             written.append(write_json(result, target))
         elif fmt == "csv":
             written.append(write_csv(result, target))
+        elif fmt == "html":
+            from hgmamba_core.viewer import write_viewer
+
+            written.append(write_viewer(result, target))
         else:
             written += write_bvh(result, target)
     return written

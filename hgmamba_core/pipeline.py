@@ -31,7 +31,7 @@ from hgmamba_core.world.focal import resolve_focal
 if TYPE_CHECKING:  # torch is imported only when a lifter is loaded
     from hgmamba_core.lift import Lifter
 
-EXPORT_FORMATS = ("npy", "json", "csv", "bvh")
+EXPORT_FORMATS = ("npy", "json", "csv", "bvh", "html")
 DEFAULT_OUT = Path("results")
 DEMO_CLIP = Path("demo") / "vtest_10s.mp4"
 DEFAULT_DETECTOR_IMGSZ = 640

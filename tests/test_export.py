@@ -177,7 +177,8 @@ def test_export_all_rejects_unknown_format_and_leaves_no_temp(tmp_path, two_pers
     paths = export_all(two_person_result, tmp_path)
     names = sorted(p.name for p in tmp_path.iterdir())
     assert sorted(p.name for p in paths) == names
-    assert names == ["pose3d.bvh", "pose3d.csv", "pose3d.json", "pose3d.npy", "pose3d_p9.bvh"]
+    expected = ["pose3d.bvh", "pose3d.csv", "pose3d.html", "pose3d.json", "pose3d.npy"]
+    assert names == [*expected, "pose3d_p9.bvh"]
 
 
 # --------------------------------------------------------------------------- BVH

@@ -334,8 +334,8 @@ def test_run_lift_writes_the_interface_files(tmp_path):
     )
     res = out / "two"
     names = sorted(p.name for p in res.iterdir())
-    want = ["pose2d.npz", "pose3d.bvh", "pose3d.csv", "pose3d.json", "pose3d.npy", "pose3d_p1.bvh"]
-    assert names == want, names  # one BVH per person
+    want = ["pose2d.npz", "pose3d.bvh", "pose3d.csv", "pose3d.html", "pose3d.json", "pose3d.npy"]
+    assert names == [*want, "pose3d_p1.bvh"], names  # one BVH per person, the offline viewer
     assert rep.frames == F and rep.persons == 2 and rep.variant == "tiny"
     assert {"read 2D", "lift", "write"} <= set(rep.stages)
     for p in res.iterdir():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +21,8 @@ class VariantInfo:
     dim: int
     frames: int
     params: int
-    macs: int  # one clip of `frames` frames, scan included
-    macs_scan: int  # the analytic scan part of `macs`
+    macs: int  # matmul MACs of one clip of `frames` frames: what Table I counts
+    scan_macs: int  # the selective scans' MACs, analytic, reported beside `macs` (not in it)
     paper_params: float
     paper_macs: float
     weights: Path | None  # shipped trained weights, if any
@@ -36,13 +37,20 @@ class VariantInfo:
             "T": self.frames,
             "N": self.depth,
             "D": self.dim,
-            "macs_scan": self.macs_scan,
+            "scan_macs": self.scan_macs,
+            "paper_params": _finite_or_none(self.paper_params),
+            "paper_macs": _finite_or_none(self.paper_macs),
             "weights": str(self.weights) if self.weights else None,
         }
         if self.fps is not None:
             d["fps"] = round(self.fps, 1)
             d["scan_backend"] = self.scan_backend
         return d
+
+
+def _finite_or_none(x: float) -> int | None:
+    """Paper counts as ints for JSON; None for variants that are not in the paper."""
+    return None if math.isnan(x) else int(x)
 
 
 def measure_fps(
@@ -91,8 +99,8 @@ def variant_info(
         dim=cfg.dim,
         frames=cfg.frames,
         params=count_params(shapes_only),
-        macs=macs.total,
-        macs_scan=macs.scan,
+        macs=macs.matmul,
+        scan_macs=macs.scan,
         paper_params=PAPER_COUNTS.get(cfg.name, {}).get("params", float("nan")),
         paper_macs=PAPER_COUNTS.get(cfg.name, {}).get("macs", float("nan")),
         weights=find_asset(Path("weights") / weights_name),

@@ -1,0 +1,304 @@
+"""The Python API: `HGMamba` lifts a video, a keypoint file or an array; `LiftResult` holds it.
+
+    from hgmamba_core import HGMamba
+    model = HGMamba("xs")                      # or a checkpoint path; device="auto"|"cpu"|"cuda"
+    res = model.lift("clip.mp4")               # or model.lift(kp, size=(w, h), fps=25)
+    res.poses3d.shape                          # (frames, persons, 17, 3) metres, world frame
+    res.save("results/clip")                   # the files `hgmamba lift` writes
+
+It runs the same stages as `hgmamba lift` (hgmamba_core.pipeline): the 2D front end (detector
+and tracker, or a keypoint file with its cleaning and person selection), the windowed lifter
+and the world-frame conversion, so a result is the same whichever way it was made.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hgmamba_core.errors import HGMambaError
+from hgmamba_core.poses import Pose2DSequence, Pose3DSequence
+from hgmamba_core.world import WorldConfig
+
+SAVE_FORMATS = ("npy", "json", "csv", "bvh", "html", "mp4")  # mp4: the side-by-side render
+_VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
+_KEYPOINT_SUFFIXES = {".npz", ".npy", ".json"}
+
+
+def camera_from_meta(meta: dict) -> Any | None:
+    """The pipeline's camera estimate: its typed object when the world package has one, else
+    the metadata dict as written to pose3d.json, else None (no estimate in this result)."""
+    cam = meta.get("camera")
+    if not isinstance(cam, dict):
+        return None
+    try:
+        from hgmamba_core.world.estimate import CameraEstimate  # type: ignore[import-not-found]
+    except ImportError:
+        return cam
+    return CameraEstimate.from_dict(cam)
+
+
+@dataclass
+class LiftResult:
+    """One lifted clip: the 2D that was lifted and the 3D in the world frame (README axes)."""
+
+    pose2d: Pose2DSequence
+    pose3d: Pose3DSequence
+    video: Path | None = None  # the input video, for `render` and `save(..., "mp4")`
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def poses3d(self) -> np.ndarray:
+        """(frames, persons, 17, 3) float32 metres, x right, y forward, z up; NaN if absent."""
+        return self.pose3d.joints
+
+    @property
+    def poses2d(self) -> np.ndarray:
+        """(frames, persons, 17, 2) pixels, H36M-17 order; NaN where missing."""
+        return self.pose2d.keypoints
+
+    @property
+    def scores(self) -> np.ndarray:
+        return self.pose2d.scores
+
+    @property
+    def track_ids(self) -> np.ndarray:
+        return self.pose2d.track_ids
+
+    @property
+    def fps(self) -> float:
+        return float(self.pose2d.fps)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.pose2d.size
+
+    @property
+    def camera(self) -> Any | None:
+        return camera_from_meta(self.pose3d.meta or {})
+
+    def __repr__(self) -> str:
+        f, p = self.poses3d.shape[:2]
+        return (
+            f"LiftResult({f} frames, {p} persons, fps={self.fps:g}, "
+            f"track_ids={self.track_ids.tolist()}, variant={self.pose3d.variant!r})"
+        )
+
+    def to_json(self) -> dict:
+        """The document of pose3d.json: metadata and per frame, per person, named joints."""
+        from hgmamba_core.export import write_json
+
+        with tempfile.TemporaryDirectory(prefix="hgmamba-json-") as tmp:
+            path = write_json(self.pose3d, Path(tmp) / "pose3d.json")
+            return json.loads(path.read_text(encoding="utf-8"))
+
+    def save(self, out_dir: str | os.PathLike, formats: Sequence[str] = SAVE_FORMATS) -> list[Path]:
+        """Write pose2d.npz and pose3d.<fmt> (and <stem>_3d.mp4 for "mp4") into out_dir, as
+        `hgmamba lift` does: all at once or, on an error, nothing."""
+        from hgmamba_core import export as export_mod
+        from hgmamba_core.pipeline import _prepare_out_dir, _publish, _staging, parse_exports
+
+        wanted = [f.strip().lower() for f in formats]
+        exports = parse_exports([f for f in wanted if f != "mp4"] or ["npy"])
+        out = Path(out_dir)
+        with _staging(out, _prepare_out_dir(out)) as stage:
+            self.pose2d.save(stage / "pose2d.npz")
+            export_mod.export_all(self.pose3d, stage, exports)
+            if "mp4" in wanted:
+                self.render(stage / f"{self._stem()}_3d.mp4")
+            return _publish(stage, out)
+
+    def render(self, path: str | os.PathLike, video: str | os.PathLike | None = None) -> Path:
+        """The side-by-side mp4: the input video (or a blank panel) with the 2D, beside the 3D."""
+        from hgmamba_core.pipeline import _render
+
+        src = Path(video) if video is not None else self.video
+        _render(src, self.pose2d, self.pose3d, Path(path), {}, progress=False)
+        return Path(path)
+
+    def _stem(self) -> str:
+        source = self.video or Path(str((self.pose3d.meta or {}).get("source") or "result"))
+        return Path(source).stem or "result"
+
+
+class HGMamba:
+    """A trained HGMamba lifter with the whole video -> 3D pipeline around it.
+
+    `model` is a variant name ("xs", "s", "b": the shipped or default weights, see
+    `hgmamba info`) or a checkpoint path written by `hgmamba train`.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike = "xs",
+        device: str = "auto",
+        *,
+        batch_size: int = 64,
+        flip: bool = True,
+    ) -> None:
+        from hgmamba_core.pipeline import LiftOptions, checkpoint_notes, load_lifter
+
+        variant, checkpoint = _variant_or_checkpoint(model)
+        opts = LiftOptions(
+            variant=variant, checkpoint=checkpoint, device=device, batch_size=batch_size,
+            flip=flip,
+        )  # fmt: skip
+        self.lifter = load_lifter(opts)
+        self.device_arg = device
+        self.notes = checkpoint_notes(getattr(self.lifter.model, "meta", None))
+
+    @property
+    def variant(self) -> str:
+        return self.lifter.variant
+
+    @property
+    def checkpoint(self) -> str:
+        return self.lifter.checkpoint
+
+    @property
+    def device(self) -> str:
+        return str(self.lifter.device)
+
+    @property
+    def frames(self) -> int:
+        """T, the lifter's window length."""
+        return int(self.lifter.T)
+
+    def __repr__(self) -> str:
+        return f"HGMamba({self.variant!r}, device={self.device!r}, checkpoint={self.checkpoint!r})"
+
+    def lift(
+        self,
+        source: str | os.PathLike | np.ndarray | Pose2DSequence,
+        *,
+        size: tuple[int, int] | None = None,
+        fps: float | None = None,
+        layout: str | None = None,
+        person: str | int = "main",
+        smooth: bool = False,
+        max_gap: int | None = None,
+        world: WorldConfig | None = None,
+        detector_weights: str | os.PathLike | None = None,
+        detector_imgsz: int | None = None,
+        conf: float = 0.25,
+        progress: bool = False,
+    ) -> LiftResult:
+        """Lift a video file, a keypoint file, an array or a Pose2DSequence to 3D.
+
+        An array is (frames[, persons], 17, 2|3) pixels (the third channel a confidence) in
+        COCO-17 or H36M-17 order (`layout`, else detected); give `size` (w, h) and `fps`,
+        which set the normalization and gap lengths. `person`: main|largest|longest|all|ID.
+        """
+        from hgmamba_core.pipeline import lift_pose2d
+
+        world = world or WorldConfig()
+        notes = list(self.notes)
+        video: Path | None = None
+        if isinstance(source, Pose2DSequence):
+            pose2d = source
+        else:
+            path, tmp = _as_path(source, size=size, fps=fps, layout=layout)
+            try:
+                suffix = path.suffix.lower()
+                if suffix not in _VIDEO_SUFFIXES | _KEYPOINT_SUFFIXES:
+                    raise HGMambaError(
+                        f"{path}: not a video ({', '.join(sorted(_VIDEO_SUFFIXES))}) nor a "
+                        "keypoint file (.npz, .npy, .json)"
+                    )
+                if not path.is_file():
+                    raise HGMambaError(f"input not found: {path}")
+                if suffix in _VIDEO_SUFFIXES:
+                    video = path
+                    pose2d = self._detect(
+                        path, person=person, smooth=smooth, max_gap=max_gap,
+                        weights=detector_weights, imgsz=detector_imgsz, conf=conf,
+                        progress=progress, notes=notes,
+                    )  # fmt: skip
+                else:
+                    pose2d = self._read_keypoints(
+                        path, layout=layout, size=size, fps=fps, person=person,
+                        max_gap=max_gap, smooth=smooth, notes=notes,
+                    )  # fmt: skip
+            finally:
+                if tmp is not None:
+                    tmp.cleanup()
+        pose3d = lift_pose2d(self.lifter, pose2d, world)
+        if not isinstance(source, str | os.PathLike):
+            pose3d.meta["source"] = "array" if isinstance(source, np.ndarray) else pose2d.source
+        return LiftResult(pose2d=pose2d, pose3d=pose3d, video=video, notes=notes)
+
+    __call__ = lift
+
+    def _detect(self, video: Path, *, person, smooth, max_gap, weights, imgsz, conf, progress,
+                notes: list[str]) -> Pose2DSequence:  # fmt: skip
+        """Detector + tracker, as `hgmamba lift VIDEO` runs them."""
+        from hgmamba_core.pipeline import LiftOptions, _run_front_end
+
+        opts = LiftOptions(
+            video=video, person=str(person), device=self.device_arg, smooth=smooth,
+            max_gap=max_gap, detector_weights=Path(weights) if weights else None,
+            detector_imgsz=imgsz, conf=conf, progress=progress,
+        )  # fmt: skip
+        return _run_front_end(opts, video, None, {}, notes)
+
+    @staticmethod
+    def _read_keypoints(path: Path, *, layout, size, fps, person, max_gap, smooth,
+                        notes: list[str]) -> Pose2DSequence:  # fmt: skip
+        """A keypoint file through the same cleaning and person selection as `--keypoints`."""
+        from detectors import load_keypoints
+
+        res = load_keypoints(
+            path, layout=layout, size=tuple(size) if size else None, fps=fps, person=person,
+            max_gap=max_gap, smooth=smooth,
+        )  # fmt: skip
+        notes.extend(res.notes)
+        if not res.segments:
+            raise HGMambaError(f"no person with enough confident joints to lift in {path}")
+        return res.poses
+
+
+def _variant_or_checkpoint(model: str | os.PathLike) -> tuple[str | None, Path | None]:
+    """("xs", None) for a variant name, (None, path) for a checkpoint file."""
+    from hgmamba_core.model.variants import VARIANTS
+
+    name = str(model)
+    if not isinstance(model, Path) and name.lower() in VARIANTS:
+        return name.lower(), None
+    path = Path(model)
+    if path.suffix or path.exists() or os.sep in name:
+        return None, path
+    raise HGMambaError(
+        f"unknown model '{name}': use a variant ({', '.join(sorted(VARIANTS))}) or a checkpoint"
+    )
+
+
+def _as_path(
+    source: str | os.PathLike | np.ndarray,
+    *,
+    size: tuple[int, int] | None,
+    fps: float | None,
+    layout: str | None,
+) -> tuple[Path, tempfile.TemporaryDirectory | None]:
+    """A file to read: the given path, or the array written as a keypoint npz, so arrays go
+    through exactly the keypoint-file front end (layout detection, cleaning, selection)."""
+    if not isinstance(source, np.ndarray):
+        return Path(source), None
+    arr = np.asarray(source, dtype=np.float32)
+    if arr.ndim not in (3, 4) or arr.shape[-2] != 17 or arr.shape[-1] not in (2, 3):
+        raise HGMambaError(
+            f"keypoints must be (frames[, persons], 17, 2|3) pixels, got {tuple(arr.shape)}"
+        )
+    if size is None or fps is None:
+        raise HGMambaError("lifting an array needs size=(width, height) and fps")
+    tmp = tempfile.TemporaryDirectory(prefix="hgmamba-kp-")
+    path = Path(tmp.name) / "keypoints.npz"
+    extra = {"layout": layout} if layout else {}
+    np.savez(path, keypoints=arr, fps=np.float64(fps), size=np.asarray(size, np.int64), **extra)
+    return path, tmp
