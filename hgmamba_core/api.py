@@ -117,10 +117,10 @@ class LiftResult:
 
     def render(self, path: str | os.PathLike, video: str | os.PathLike | None = None) -> Path:
         """The side-by-side mp4: the input video (or a blank panel) with the 2D, beside the 3D."""
-        from hgmamba_core.pipeline import _render
+        from hgmamba_core.pipeline import LiftOptions, _render
 
         src = Path(video) if video is not None else self.video
-        _render(src, self.pose2d, self.pose3d, Path(path), {}, progress=False)
+        _render(src, self.pose2d, self.pose3d, Path(path), {}, LiftOptions(progress=False))
         return Path(path)
 
     def _stem(self) -> str:
@@ -201,6 +201,7 @@ class HGMamba:
         world = world or WorldConfig()
         notes = list(self.notes)
         video: Path | None = None
+        input_info: dict = {}
         if isinstance(source, Pose2DSequence):
             pose2d = source
         else:
@@ -216,7 +217,7 @@ class HGMamba:
                     raise HGMambaError(f"input not found: {path}")
                 if suffix in _VIDEO_SUFFIXES:
                     video = path
-                    pose2d = self._detect(
+                    pose2d, input_info = self._detect(
                         path, person=person, smooth=smooth, max_gap=max_gap,
                         weights=detector_weights, imgsz=detector_imgsz, conf=conf,
                         progress=progress, notes=notes,
@@ -229,7 +230,7 @@ class HGMamba:
             finally:
                 if tmp is not None:
                     tmp.cleanup()
-        pose3d = lift_pose2d(self.lifter, pose2d, world)
+        pose3d = lift_pose2d(self.lifter, pose2d, world, input_info=input_info)
         if not isinstance(source, str | os.PathLike):
             pose3d.meta["source"] = "array" if isinstance(source, np.ndarray) else pose2d.source
         return LiftResult(pose2d=pose2d, pose3d=pose3d, video=video, notes=notes)
@@ -237,8 +238,8 @@ class HGMamba:
     __call__ = lift
 
     def _detect(self, video: Path, *, person, smooth, max_gap, weights, imgsz, conf, progress,
-                notes: list[str]) -> Pose2DSequence:  # fmt: skip
-        """Detector + tracker, as `hgmamba lift VIDEO` runs them."""
+                notes: list[str]) -> tuple[Pose2DSequence, dict]:  # fmt: skip
+        """Detector + tracker, as `hgmamba lift VIDEO` runs them; also what the input was."""
         from hgmamba_core.pipeline import LiftOptions, _run_front_end
 
         opts = LiftOptions(
