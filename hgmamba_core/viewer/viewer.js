@@ -24,7 +24,7 @@
 
   // joints[f][p] is null (person absent) or 3*J numbers in millimetres (null: joint missing)
   function joint(f, p, j) {
-    const row = data.joints[f][p];
+    const row = data.joints[f] && data.joints[f][p];
     if (!row || row[3 * j] === null) return null;
     return [row[3 * j] / 1000, row[3 * j + 1] / 1000, row[3 * j + 2] / 1000];
   }
@@ -88,7 +88,7 @@
   function cameraLines(list) {
     const c = data.camera;
     if (!c) return;
-    const depth = Math.max(c.depth, 0.05 * span);  // visible however large the scene
+    const depth = Math.max(c.depth, 0.03 * span);  // visible however large the scene
     const corner = (sx, sy) => c.position.map((v, k) =>
       v + depth * (c.forward[k] + sx * c.half_w * c.right[k] + sy * c.half_h * c.down[k]));
     const k = [corner(-1, -1), corner(1, -1), corner(1, 1), corner(-1, 1)];
