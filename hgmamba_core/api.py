@@ -131,13 +131,13 @@ class LiftResult:
 class HGMamba:
     """A trained HGMamba lifter with the whole video -> 3D pipeline around it.
 
-    `model` is a variant name ("xs", "s", "b": the shipped or default weights, see
-    `hgmamba info`) or a checkpoint path written by `hgmamba train`.
+    `variant_or_checkpoint` is a variant name ("xs", "s", "b": the shipped or default weights,
+    see `hgmamba info`) or a checkpoint path written by `hgmamba train`.
     """
 
     def __init__(
         self,
-        model: str | os.PathLike = "xs",
+        variant_or_checkpoint: str | os.PathLike = "xs",
         device: str = "auto",
         *,
         batch_size: int = 64,
@@ -145,7 +145,7 @@ class HGMamba:
     ) -> None:
         from hgmamba_core.pipeline import LiftOptions, checkpoint_notes, load_lifter
 
-        variant, checkpoint = _variant_or_checkpoint(model)
+        variant, checkpoint = _variant_or_checkpoint(variant_or_checkpoint)
         opts = LiftOptions(
             variant=variant, checkpoint=checkpoint, device=device, batch_size=batch_size,
             flip=flip,

@@ -108,3 +108,14 @@ def test_video_lift_save_with_render(model, tmp_path):
     while cap.read()[0]:
         n += 1
     assert n == 8
+
+
+def test_checkpoint_path_and_keyword(tmp_path, s9):
+    from hgmamba_core.model import build_model
+    from hgmamba_core.model.checkpoint import save_checkpoint
+
+    ckpt = save_checkpoint(tmp_path / "tiny.pt", build_model("tiny"))
+    model = HGMamba(variant_or_checkpoint=ckpt, device="cpu")
+    assert (model.variant, model.frames, model.checkpoint) == ("tiny", 9, str(ckpt))
+    res = model.lift(s9["kp"][:12], size=s9["size"], fps=50, layout="h36m")
+    assert res.poses3d.shape == (12, 1, 17, 3) and res.pose3d.variant == "tiny"
