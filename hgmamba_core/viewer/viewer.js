@@ -188,9 +188,11 @@
   slider.addEventListener("input", () => { setPlaying(false); draw(); });
   document.getElementById("reset").addEventListener("click", () => { Object.assign(view, home); draw(); });
   let drag = null;
-  canvas.addEventListener("mousedown", (e) => { drag = { x: e.clientX, y: e.clientY }; });
-  window.addEventListener("mouseup", () => { drag = null; });
-  window.addEventListener("mousemove", (e) => {
+  // pointer events: a mouse, a pen or one finger orbits
+  canvas.addEventListener("pointerdown", (e) => { drag = { x: e.clientX, y: e.clientY }; canvas.setPointerCapture(e.pointerId); });
+  canvas.addEventListener("pointerup", () => { drag = null; });
+  canvas.addEventListener("pointercancel", () => { drag = null; });
+  canvas.addEventListener("pointermove", (e) => {
     if (!drag) return;
     view.az -= (e.clientX - drag.x) * 0.01;
     view.el = Math.max(-0.1, Math.min(1.55, view.el + (e.clientY - drag.y) * 0.01));
