@@ -53,7 +53,9 @@ def info(
         return
     console = Console()
     title = "HGMamba variants: one T-frame clip; GMACs = matmuls (as Table I)"
-    table = Table(box=box.SIMPLE_HEAD, title=title, pad_edge=False, padding=(0, 1), collapse_padding=True)
+    table = Table(
+        box=box.SIMPLE_HEAD, title=title, pad_edge=False, padding=(0, 1), collapse_padding=True
+    )
     cols = ["", "N", "D", "T", "Mparams", "±paper", "GMACs", "±paper", "scan GMACs"]
     cols += ["fps"] * measure + ["weights"]
     rows = []

@@ -186,6 +186,11 @@ def train(
         max_steps=max_steps, train_subjects=_subjects(train_subjects),
         test_subjects=_subjects(test_subjects),
     )  # fmt: skip
+    from hgmamba_core.distributed import env_context
+
+    if not env_context().is_main:  # under torchrun, process 0 alone reports (distributed.py)
+        run_training(cfg, resume=resume, progress=None)
+        return
     console = Console(stderr=True)
     with RichProgress(console) as progress:
         res = run_training(cfg, resume=resume, progress=progress)

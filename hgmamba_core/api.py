@@ -91,13 +91,16 @@ class LiftResult:
             f"track_ids={self.track_ids.tolist()}, variant={self.pose3d.variant!r})"
         )
 
-    def to_json(self) -> dict:
-        """The document of pose3d.json: metadata and per frame, per person, named joints."""
+    def to_json(self) -> str:
+        """The text of pose3d.json (a JSON string, as Ultralytics' `Results.to_json`)."""
         from hgmamba_core.export import write_json
 
         with tempfile.TemporaryDirectory(prefix="hgmamba-json-") as tmp:
-            path = write_json(self.pose3d, Path(tmp) / "pose3d.json")
-            return json.loads(path.read_text(encoding="utf-8"))
+            return write_json(self.pose3d, Path(tmp) / "pose3d.json").read_text(encoding="utf-8")
+
+    def to_dict(self) -> dict:
+        """pose3d.json as a dict: metadata and per frame, per person, named joints."""
+        return json.loads(self.to_json())
 
     def save(self, out_dir: str | os.PathLike, formats: Sequence[str] = SAVE_FORMATS) -> list[Path]:
         """Write pose2d.npz and pose3d.<fmt> (and <stem>_3d.mp4 for "mp4") into out_dir, as
@@ -131,13 +134,13 @@ class LiftResult:
 class HGMamba:
     """A trained HGMamba lifter with the whole video -> 3D pipeline around it.
 
-    `model` is a variant name ("xs", "s", "b": the shipped or default weights, see
-    `hgmamba info`) or a checkpoint path written by `hgmamba train`.
+    `variant_or_checkpoint` is a variant name ("xs", "s", "b": the shipped or default weights,
+    see `hgmamba info`) or a checkpoint path written by `hgmamba train`.
     """
 
     def __init__(
         self,
-        model: str | os.PathLike = "xs",
+        variant_or_checkpoint: str | os.PathLike = "xs",
         device: str = "auto",
         *,
         batch_size: int = 64,
@@ -145,7 +148,7 @@ class HGMamba:
     ) -> None:
         from hgmamba_core.pipeline import LiftOptions, checkpoint_notes, load_lifter
 
-        variant, checkpoint = _variant_or_checkpoint(model)
+        variant, checkpoint = _variant_or_checkpoint(variant_or_checkpoint)
         opts = LiftOptions(
             variant=variant, checkpoint=checkpoint, device=device, batch_size=batch_size,
             flip=flip,

@@ -29,6 +29,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from hgmamba_core import distributed as dist_hooks
 from hgmamba_core.data.sources import load_clips
 from hgmamba_core.data.windows import ClipStore, TrainWindows
 from hgmamba_core.device import resolve_device
@@ -83,6 +84,7 @@ class TrainConfig:
     max_steps: int = 0  # stop (with a checkpoint) after this many steps in total; 0 = no cap
     train_subjects: list[str] = field(default_factory=list)  # empty = standard split
     test_subjects: list[str] = field(default_factory=list)
+    world_size: int = 1  # processes under torchrun (set by train; see distributed.py)
 
     def resolved_frames(self) -> int:
         t = self.frames or get_variant(self.variant).frames
@@ -143,6 +145,7 @@ class TrainResult:
     global_step: int
     history: list[dict]
     stopped_early: bool
+    model: torch.nn.Module | None = None  # the weights where the run stopped (this process's)
 
 
 def lifter_loss(pred: torch.Tensor, target: torch.Tensor, velocity_weight: float) -> torch.Tensor:
@@ -178,6 +181,7 @@ def _meta(cfg: TrainConfig, length: int, extra: dict | None = None) -> dict:
         "frame_stride": cfg.frame_stride,
         "units": "metres, camera frame, root-relative (root = H36M joint 0, pelvis)",
         "input": "normalize_screen x, y + confidence",
+        "world_size": cfg.world_size,
         **(extra or {}),
     }
 
@@ -239,7 +243,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = No
         )
 
     learning_rate(cfg, 0, 0, 1)  # an unknown --lr-schedule fails here, before any loading
-    device = resolve_device(cfg.device)
+    ctx, device = dist_hooks.setup(cfg.device)  # torchrun: join the group (distributed.py)
+    dist_hooks.check_batch(cfg.batch_size, ctx, cfg.time_budget_min)
+    cfg.world_size, main = ctx.world_size, ctx.is_main
+    progress = progress if main else None
     length = cfg.resolved_frames()
     window_stride = cfg.window_stride or length
     torch.manual_seed(cfg.seed)
@@ -250,6 +257,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = No
     amp = cfg.amp and device.type == "cuda"
 
     train_store, test_store = _load_data(cfg)
+    test_store = test_store if main else None  # process 0 alone evaluates
     windows = TrainWindows(train_store, length, window_stride, cfg.frame_stride, cfg.flip)
     steps = windows.steps_per_epoch(cfg.batch_size)
     if steps < 1:
@@ -273,9 +281,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = No
         _set_rng_state(t["rng"], device)
     else:
         out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out / "config.json", json.dumps(asdict(cfg), indent=2) + "\n")
+    if main:
+        write_text_atomic(out / "config.json", json.dumps(asdict(cfg), indent=2) + "\n")
 
     def save_last(ep: int, st: int, loss_sum: float, loss_n: int) -> None:
+        if not main:
+            return
         train_state = {
             "config": asdict(cfg), "optimizer": opt.state_dict(), "epoch": ep, "step_in_epoch": st,
             "global_step": global_step, "history": history, "best": best, "rng": _rng_state(device),
@@ -292,12 +303,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = No
     t_start, start_step = time.time(), global_step
     probe_at = start_step + 30 if cfg.time_budget_min > 0 and not cfg.max_steps else -1
     stopped = False
+    net = dist_hooks.wrap(model, ctx, device)  # DDP averages the gradients; `model` is saved
     model.train()
 
     def flush() -> None:
         nonlocal loss_acc, pending, shown, loss_sum, loss_n
         if pending:
-            value = float(loss_acc)
+            value = float(dist_hooks.mean(loss_acc, ctx))  # the global batch's loss
             if not math.isfinite(value):
                 raise HGMambaError(
                     f"training diverged (loss {value / pending}) at epoch {epoch}, step {step_in_epoch}"
@@ -314,10 +326,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = No
             lr = learning_rate(cfg, epoch, global_step, cfg.max_steps or cfg.epochs * steps)
             for g in opt.param_groups:
                 g["lr"] = lr
-            x = torch.from_numpy(batch.inputs).to(device, non_blocking=True)
-            y = torch.from_numpy(batch.targets).to(device, non_blocking=True)
+            x = torch.from_numpy(dist_hooks.shard(batch.inputs, ctx)).to(device, non_blocking=True)
+            y = torch.from_numpy(dist_hooks.shard(batch.targets, ctx)).to(device, non_blocking=True)
             with _autocast(device, amp):
-                pred = model(x)
+                pred = net(x)
             loss = lifter_loss(pred.float(), y, velocity_weight_at(cfg, global_step))
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -380,20 +392,23 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = No
                     best_path, model, _meta(cfg, length, {"epoch": epoch + 1, **record})
                 )
                 record["best"] = True
-        elif test_store is None:
+        elif test_store is None and main:
             save_checkpoint(best_path, model, _meta(cfg, length, {"epoch": epoch + 1, **record}))
         history.append(record)
         epoch += 1
         step_in_epoch, loss_sum, loss_n = 0, 0.0, 0
         save_last(epoch, 0, 0.0, 0)
-        write_text_atomic(out / "log.jsonl", "".join(json.dumps(r) + "\n" for r in history))
+        if main:
+            write_text_atomic(out / "log.jsonl", "".join(json.dumps(r) + "\n" for r in history))
         if progress:
             progress.end_epoch(record)
         if cfg.max_steps and global_step >= cfg.max_steps:
             stopped = epoch < cfg.epochs
     final = {"global_step": global_step, "epochs_done": epoch, "stopped_early": stopped}
-    save_checkpoint(out / "final.pt", model, _meta(cfg, length, {**final, "history": history}))
-    return TrainResult(out, epoch, global_step, history, stopped)
+    if main:
+        save_checkpoint(out / "final.pt", model, _meta(cfg, length, {**final, "history": history}))
+    dist_hooks.teardown(ctx)
+    return TrainResult(out, epoch, global_step, history, stopped, model)
 
 
 def seconds_per_step(cfg: TrainConfig, steps: int = 5) -> float:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
@@ -70,8 +69,8 @@ def test_save_and_to_json_match_the_cli_files(lifted, tmp_path):
     np.testing.assert_array_equal(np.load(out / "pose3d.npy"), lifted.poses3d)
     with np.load(out / "pose2d.npz") as z:
         assert float(z["fps"]) == 50.0 and z["keypoints"].shape == (FRAMES, 1, 17, 2)
-    doc = lifted.to_json()
-    assert doc == json.loads((out / "pose3d.json").read_text())
+    assert lifted.to_json() == (out / "pose3d.json").read_text()
+    doc = lifted.to_dict()
     assert doc["metadata"]["variant"] == "xs" and len(doc["frames"]) == FRAMES
 
 
@@ -108,3 +107,14 @@ def test_video_lift_save_with_render(model, tmp_path):
     while cap.read()[0]:
         n += 1
     assert n == 8
+
+
+def test_checkpoint_path_and_keyword(tmp_path, s9):
+    from hgmamba_core.model import build_model
+    from hgmamba_core.model.checkpoint import save_checkpoint
+
+    ckpt = save_checkpoint(tmp_path / "tiny.pt", build_model("tiny"))
+    model = HGMamba(variant_or_checkpoint=ckpt, device="cpu")
+    assert (model.variant, model.frames, model.checkpoint) == ("tiny", 9, str(ckpt))
+    res = model.lift(s9["kp"][:12], size=s9["size"], fps=50, layout="h36m")
+    assert res.poses3d.shape == (12, 1, 17, 3) and res.pose3d.variant == "tiny"

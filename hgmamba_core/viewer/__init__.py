@@ -1,7 +1,7 @@
 """pose3d.html: one self-contained, offline 3D viewer of a lift result.
 
 The page is `viewer.html` with the clip's data (JSON, millimetres as integers) and `viewer.js`
-inlined: a ~250-line canvas-2D renderer of our own (orbit camera, painter's-order lines). We
+inlined: a ~220-line canvas-2D renderer of our own (orbit camera, painter's-order lines). We
 chose it over vendoring three.js (~700 kB minified) because the scene is only line segments
 (skeletons, a floor grid, a camera frustum); the page then has no third-party code or licence
 to carry, and nothing is fetched when it is opened.

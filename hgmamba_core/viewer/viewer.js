@@ -24,7 +24,7 @@
 
   // joints[f][p] is null (person absent) or 3*J numbers in millimetres (null: joint missing)
   function joint(f, p, j) {
-    const row = data.joints[f][p];
+    const row = data.joints[f] && data.joints[f][p];
     if (!row || row[3 * j] === null) return null;
     return [row[3 * j] / 1000, row[3 * j + 1] / 1000, row[3 * j + 2] / 1000];
   }
@@ -88,7 +88,7 @@
   function cameraLines(list) {
     const c = data.camera;
     if (!c) return;
-    const depth = Math.max(c.depth, 0.05 * span);  // visible however large the scene
+    const depth = Math.max(c.depth, 0.03 * span);  // visible however large the scene
     const corner = (sx, sy) => c.position.map((v, k) =>
       v + depth * (c.forward[k] + sx * c.half_w * c.right[k] + sy * c.half_h * c.down[k]));
     const k = [corner(-1, -1), corner(1, -1), corner(1, 1), corner(-1, 1)];
@@ -188,9 +188,11 @@
   slider.addEventListener("input", () => { setPlaying(false); draw(); });
   document.getElementById("reset").addEventListener("click", () => { Object.assign(view, home); draw(); });
   let drag = null;
-  canvas.addEventListener("mousedown", (e) => { drag = { x: e.clientX, y: e.clientY }; });
-  window.addEventListener("mouseup", () => { drag = null; });
-  window.addEventListener("mousemove", (e) => {
+  // pointer events: a mouse, a pen or one finger orbits
+  canvas.addEventListener("pointerdown", (e) => { drag = { x: e.clientX, y: e.clientY }; canvas.setPointerCapture(e.pointerId); });
+  canvas.addEventListener("pointerup", () => { drag = null; });
+  canvas.addEventListener("pointercancel", () => { drag = null; });
+  canvas.addEventListener("pointermove", (e) => {
     if (!drag) return;
     view.az -= (e.clientX - drag.x) * 0.01;
     view.el = Math.max(-0.1, Math.min(1.55, view.el + (e.clientY - drag.y) * 0.01));
