@@ -35,3 +35,16 @@ def h36m_mini(h36m_dir: Path):
 
     with np.load(h36m_dir / "h36m_mini.npz") as z:
         return {k: z[k] for k in z.files}
+
+
+@pytest.fixture(scope="session")
+def untrained_xs_ckpt(tmp_path_factory) -> Path:
+    """An untrained HGMamba-XS saved as `hgmamba train` would: for tests of the plumbing."""
+    import torch
+
+    from hgmamba_core.model import build_model
+    from hgmamba_core.model.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "xs_untrained.pt"
+    return save_checkpoint(path, build_model("xs"), meta={"trained": False})

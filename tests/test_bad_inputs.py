@@ -100,9 +100,8 @@ def work(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def xs_ckpt(work: Path) -> Path:
-    torch.manual_seed(0)
-    return save_checkpoint(work / "xs_untrained.pt", build_model("xs"), meta={"trained": False})
+def xs_ckpt(untrained_xs_ckpt: Path) -> Path:
+    return untrained_xs_ckpt
 
 
 @pytest.fixture(scope="module")

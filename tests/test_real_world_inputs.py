@@ -10,30 +10,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from test_bad_inputs import (
-    FAST,
-    assert_nothing_left,
-    assert_one_line_error,
-    count_frames,
-    run_cli,
-)
+from test_bad_inputs import FAST, assert_nothing_left, assert_one_line_error, count_frames, run_cli
 from video_files import write_av
-
-
-@pytest.fixture(scope="module")
-def work(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("real_world")
-
-
-@pytest.fixture(scope="module")
-def xs_ckpt(work: Path) -> Path:
-    import torch
-
-    from hgmamba_core.model import build_model
-    from hgmamba_core.model.checkpoint import save_checkpoint
-
-    torch.manual_seed(0)
-    return save_checkpoint(work / "xs.pt", build_model("xs"), meta={"trained": False})
 
 
 @pytest.fixture(scope="module")
@@ -51,13 +29,13 @@ def _metadata(res: Path) -> dict:
     return json.loads((res / "pose3d.json").read_text())["metadata"]
 
 
-def test_header_frame_count_larger_than_decoded(work, xs_ckpt, people):
-    full = write_av(work / "full.mp4", people, rate=25, faststart=True)
+def test_header_frame_count_larger_than_decoded(tmp_path, untrained_xs_ckpt, people):
+    full = write_av(tmp_path / "full.mp4", people, rate=25, faststart=True)
     data = full.read_bytes()
-    cut = work / "cut.mp4"
+    cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: int(len(data) * 0.92)])  # the key frame is ~75 % of it
-    out = work / "o_cut"
-    r = run_cli(cut, "--checkpoint", xs_ckpt, "--out", out, "--person", "all", *FAST)
+    out = tmp_path / "o_cut"
+    r = run_cli(cut, "--checkpoint", untrained_xs_ckpt, "--out", out, "--person", "all", *FAST)
     assert r.returncode == 0, r.stderr
     res = out / "cut"
     meta = _metadata(res)
@@ -68,12 +46,12 @@ def test_header_frame_count_larger_than_decoded(work, xs_ckpt, people):
     assert count_frames(res / "cut_3d.mp4") == n
 
 
-def test_variable_frame_rate_times_reach_the_outputs(work, xs_ckpt, people):
+def test_variable_frame_rate_times_reach_the_outputs(tmp_path, untrained_xs_ckpt, people):
     steps = np.where(np.arange(29) % 3 == 0, 0.08, 0.03)  # 30 frames, uneven intervals
     times = np.concatenate([[0.0], np.cumsum(steps)]).round(3)
-    video = write_av(work / "vfr.mp4", people, times_s=times.tolist())
-    out = work / "o_vfr"
-    r = run_cli(video, "--checkpoint", xs_ckpt, "--out", out, "--no-render", *FAST)
+    video = write_av(tmp_path / "vfr.mp4", people, times_s=times.tolist())
+    out = tmp_path / "o_vfr"
+    r = run_cli(video, "--checkpoint", untrained_xs_ckpt, "--out", out, "--no-render", *FAST)
     assert r.returncode == 0, r.stderr
     assert "variable frame rate" in r.stdout
     res = out / "vfr"
@@ -88,22 +66,22 @@ def test_variable_frame_rate_times_reach_the_outputs(work, xs_ckpt, people):
     assert f"Frame Time: {1 / meta['fps']:.8f}" in bvh  # BVH plays at the mean rate
 
 
-def test_odd_frame_size(work, xs_ckpt, people):
+def test_odd_frame_size(tmp_path, untrained_xs_ckpt, people):
     frames = [f[:539, :403] for f in people[:10]]
-    video = write_av(work / "odd.mp4", frames, pix_fmt="yuv444p")
-    out = work / "o_odd"
-    r = run_cli(video, "--checkpoint", xs_ckpt, "--out", out, "--person", "all", *FAST)
+    video = write_av(tmp_path / "odd.mp4", frames, pix_fmt="yuv444p")
+    out = tmp_path / "o_odd"
+    r = run_cli(video, "--checkpoint", untrained_xs_ckpt, "--out", out, "--person", "all", *FAST)
     assert r.returncode == 0, r.stderr
     with np.load(out / "odd" / "pose2d.npz") as z:
         assert tuple(z["size"]) == (403, 539)
     assert count_frames(out / "odd" / "odd_3d.mp4") == 10
 
 
-def test_image_file_lifts_as_one_frame(work, xs_ckpt, people):
-    img = work / "still.jpg"
+def test_image_file_lifts_as_one_frame(tmp_path, untrained_xs_ckpt, people):
+    img = tmp_path / "still.jpg"
     cv2.imwrite(str(img), people[0])
-    out = work / "o_img"
-    r = run_cli(img, "--checkpoint", xs_ckpt, "--out", out, "--person", "all", *FAST)
+    out = tmp_path / "o_img"
+    r = run_cli(img, "--checkpoint", untrained_xs_ckpt, "--out", out, "--person", "all", *FAST)
     assert r.returncode == 0, r.stderr
     pose3d = np.load(out / "still" / "pose3d.npy")
     assert pose3d.shape[0] == 1 and pose3d.shape[1] >= 1 and np.isfinite(pose3d).any()
@@ -111,13 +89,15 @@ def test_image_file_lifts_as_one_frame(work, xs_ckpt, people):
     assert count_frames(out / "still" / "still_3d.mp4") == 1
 
 
-def test_folder_of_numbered_images(work, xs_ckpt, people):
-    d = work / "frames"
+def test_folder_of_numbered_images(tmp_path, untrained_xs_ckpt, people):
+    d = tmp_path / "frames"
     d.mkdir()
     for i, img in enumerate(people[:12]):
         cv2.imwrite(str(d / f"img_{i + 1}.png"), img)
-    out = work / "o_frames"
-    r = run_cli(d, "--fps", "30", "--checkpoint", xs_ckpt, "--out", out, "--no-render", *FAST)
+    out = tmp_path / "o_frames"
+    r = run_cli(
+        d, "--fps", "30", "--checkpoint", untrained_xs_ckpt, "--out", out, "--no-render", *FAST
+    )
     assert r.returncode == 0, r.stderr
     meta = _metadata(out / "frames")
     assert meta["fps"] == pytest.approx(30.0) and meta["input_kind"] == "images"
@@ -125,10 +105,10 @@ def test_folder_of_numbered_images(work, xs_ckpt, people):
     assert np.load(out / "frames" / "pose3d.npy").shape[0] == 12
 
 
-def test_audio_only_container(work, xs_ckpt):
+def test_audio_only_container(tmp_path, untrained_xs_ckpt):
     import av
 
-    path = work / "voice.m4a"
+    path = tmp_path / "voice.m4a"
     with av.open(str(path), mode="w", format="mp4") as c:
         s = c.add_stream("aac", rate=16000)
         tone = np.zeros((1, 16000), np.float32)
@@ -136,16 +116,16 @@ def test_audio_only_container(work, xs_ckpt):
         f.sample_rate = 16000
         for p in [*s.encode(f), *s.encode(None)]:
             c.mux(p)
-    out = work / "o_audio"
-    r = run_cli(path, "--checkpoint", xs_ckpt, "--out", out)
+    out = tmp_path / "o_audio"
+    r = run_cli(path, "--checkpoint", untrained_xs_ckpt, "--out", out)
     assert_one_line_error(r, "no video stream", "audio only")
     assert_nothing_left(out)
 
 
-def test_empty_folder(work, xs_ckpt):
-    d = work / "nothing"
+def test_empty_folder(tmp_path, untrained_xs_ckpt):
+    d = tmp_path / "nothing"
     d.mkdir()
-    out = work / "o_nothing"
-    r = run_cli(d, "--checkpoint", xs_ckpt, "--out", out)
+    out = tmp_path / "o_nothing"
+    r = run_cli(d, "--checkpoint", untrained_xs_ckpt, "--out", out)
     assert_one_line_error(r, "folder without images")
     assert_nothing_left(out)
