@@ -71,6 +71,9 @@ RULES: dict[str, dict] = {
     "all, σ 2": {"prior_sigma_deg": 2.0},
     "all, σ 8": {"prior_sigma_deg": 8.0},
     "all, σ 16": {"prior_sigma_deg": 16.0},
+    "contact: stance": {"contact": "stance"},
+    "contact: upright": {"contact": "upright"},
+    "guessed focal": {"focal_px": None},
 }
 
 
@@ -199,14 +202,14 @@ def table(title: str, rows: list[tuple[str, dict[str, dict]]]) -> None:
                 + (f" / {r['agree']:.1f}" if k == 0 and np.isfinite(r["agree"] or np.nan) else "")
             )
     print(f"\n   medians over {len(rows)} clips (worst clip in brackets)")
-    print(f"   {'rule':12s} {'gravity°':>15s} {'drift m':>15s} {'height %':>15s} {'root m':>13s}")
+    print(f"   {'rule':20s} {'gravity°':>15s} {'drift m':>15s} {'height %':>15s} {'root m':>13s}")
     for rule in RULES:
         vals = {
             m: np.array([res[rule][m] for _, res in rows], float)
             for m in ("gravity", "drift", "height", "root")
         }
         cells = [f"{np.nanmedian(v):6.2f} ({np.nanmax(v):6.2f})" for v in vals.values()]
-        print(f"   {rule:12s} " + " ".join(f"{c:>15s}" for c in cells))
+        print(f"   {rule:20s} " + " ".join(f"{c:>15s}" for c in cells))
     agree = np.array([res["auto"]["agree"] for _, res in rows], float)
     agree = agree[np.isfinite(agree)]
     if agree.size:

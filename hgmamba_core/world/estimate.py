@@ -161,12 +161,14 @@ def _solve_floor(
     per_person: bool = True,
     verticals: Verticals | None = None,
     use_floor: bool = True,
+    vertical_pitch: bool = True,
 ) -> FloorSolution:
     """World up and the camera height from camera-frame people (see the module docstring).
 
     cams: per person (F, 17, 3) metres in the camera frame (roots placed); ankle_conf: per
     person (F, 2) 2D scores of the right and left ankle; keypoints: per person (F, 17, 2) px;
-    verticals: the people's image axes (floor.vertical_lines), None to leave them out.
+    verticals: the people's image axes (floor.vertical_lines), None to leave them out;
+    vertical_pitch: False when the focal length is a guess (their roll still counts).
     """
     notes: list[str] = []
     if not isinstance(tilt_deg, str):
@@ -183,6 +185,11 @@ def _solve_floor(
         prior = None
     have_v = verticals is not None and verticals.count >= MIN_VERTICALS
     vinfo = vertical_info(verticals, default if prior is None else prior, fps) if have_v else None
+    if vinfo is not None and not vertical_pitch:
+        # with a guessed focal length the image axes' convergence (pitch) means little; their
+        # common tilt (roll) does not depend on it: keep that only
+        ex = np.array([1.0, 0.0, 0.0])
+        vinfo = float(ex @ vinfo @ ex) * np.outer(ex, ex)
     v_vs_prior = float("nan")
     if prior is not None and vinfo is not None:
         # the prior must agree with the image axes where they are informative
