@@ -357,9 +357,10 @@ def test_run_lift_writes_the_interface_files(tmp_path):
     cam = meta["meta"]["camera"]
     assert cam["method"] and cam["focal_source"] == "default max(w, h)" and cam["persons"] == 2
     assert meta["meta"]["camera_summary"] in rep.notes
-    for p in range(2):  # one floor for both: their feet on it
-        low = np.fmin(pose3d[:, p, 3, 2], pose3d[:, p, 6, 2])
-        assert abs(np.percentile(low[np.isfinite(low)], 5.0)) < 0.2  # an untrained lifter
+    # one camera, one floor for both (an untrained lifter's random poses cannot stand on it,
+    # so their feet are not checked here: tests/test_world.py does that with real poses)
+    assert len(cam["person_scale"]) == 2 and all(0.7 <= k <= 1.4 for k in cam["person_scale"])
+    assert np.isfinite(cam["height_m"]) and np.isfinite(cam["pitch_deg"])
 
 
 def test_run_lift_checks_before_any_work(tmp_path):
