@@ -14,11 +14,12 @@ Per clip and rule: gravity error (degrees between the estimated and true vertica
 drift (the lowest ankle's 95th-5th percentile height spread minus the truth's, worst person),
 camera height error (% of the true height), root error (mean pelvis distance to the truth in
 the camera-aligned world). Rules: auto (the shipped rule), fixed 10 degrees, and for the choice
-of the combination rule: floor fit alone, body-up prior alone, and the fused fit with other
-prior widths.
+of the combination rule: each cue alone and in pairs (floor fit, 2D verticals, body-up prior),
+other prior widths, floor contact on stance or upright frames only, and a guessed focal length.
 
     python bench/world.py                   # both settings, 14 clips
     python bench/world.py --no-e2e          # geometry alone (seconds)
+    python bench/world.py --cache lifted.npz  # keep / reuse the lifted poses of (b)
 """
 
 from __future__ import annotations
@@ -146,6 +147,7 @@ def score(clip: Clip, joints: np.ndarray, est) -> dict[str, float]:
         "height": 100.0 * abs(est.height_m - clip.height) / clip.height,
         "root": float(np.nanmean(root)),
         "agree": est.floor_vs_body_up_deg,
+        "claimed": est.gravity_std_deg,
     }
 
 
@@ -210,6 +212,15 @@ def table(title: str, rows: list[tuple[str, dict[str, dict]]]) -> None:
         }
         cells = [f"{np.nanmedian(v):6.2f} ({np.nanmax(v):6.2f})" for v in vals.values()]
         print(f"   {rule:20s} " + " ".join(f"{c:>15s}" for c in cells))
+    err = np.array([res["auto"]["gravity"] for _, res in rows], float)
+    claim = np.array([res["auto"]["claimed"] for _, res in rows], float)
+    has = np.isfinite(claim)
+    if has.any():
+        inside = int((err[has] <= 2 * claim[has]).sum())
+        print(
+            f"   auto's stated gravity ± (clips with one): median {np.median(claim[has]):.1f}°; "
+            f"the error is within 2x it in {inside} of {int(has.sum())}"
+        )
     agree = np.array([res["auto"]["agree"] for _, res in rows], float)
     agree = agree[np.isfinite(agree)]
     if agree.size:
