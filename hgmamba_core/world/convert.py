@@ -2,9 +2,9 @@
 
 Per person: rescale to the average adult, place the root by projecting onto the 2D (one
 pinhole camera for all). Then, once for the clip: the floor and gravity (estimate.py), the
-camera height, and a per-person depth correction so that everybody's stance feet land on that
-one floor (a person's absolute size and distance are one unknown along the camera rays; the
-shared floor fixes it). `--camera-height` gives the metric scale of the whole scene.
+camera height, and a per-person, per-frame depth correction so that everybody's lowest ankle
+lands on that one floor (a person's absolute size and distance are one unknown along the camera
+rays; the shared floor fixes it). `--camera-height` gives the metric scale of the whole scene.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from hgmamba_core.world.frame import (
 _ANKLES = (3, 6)
 SCALE_RANGE = (0.7, 1.4)  # per-person depth corrections are clipped to this
 MIN_PERSON_STANCE = 10
-CONTACT_SMOOTH_FRAMES = 3  # bench/world.py: 1, 3 and 7 gave floor drift 0.05, 0.05, 0.06 m
+CONTACT_SMOOTH_FRAMES = 3  # bench/world.py, stance contact: 1, 3, 7 gave drift 0.05, 0.05, 0.06 m
 
 
 @dataclass(frozen=True)
