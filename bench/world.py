@@ -14,11 +14,12 @@ Per clip and rule: gravity error (degrees between the estimated and true vertica
 drift (the lowest ankle's 95th-5th percentile height spread minus the truth's, worst person),
 camera height error (% of the true height), root error (mean pelvis distance to the truth in
 the camera-aligned world). Rules: auto (the shipped rule), fixed 10 degrees, and for the choice
-of the combination rule: floor fit alone, body-up prior alone, and the fused fit with other
-prior widths.
+of the combination rule: each cue alone and in pairs (floor fit, 2D verticals, body-up prior),
+other prior widths, floor contact on stance or upright frames only, and a guessed focal length.
 
     python bench/world.py                   # both settings, 14 clips
     python bench/world.py --no-e2e          # geometry alone (seconds)
+    python bench/world.py --cache lifted.npz  # keep / reuse the lifted poses of (b)
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ RULES: dict[str, dict] = {
     "all, σ 2": {"prior_sigma_deg": 2.0},
     "all, σ 8": {"prior_sigma_deg": 8.0},
     "all, σ 16": {"prior_sigma_deg": 16.0},
+    "contact: stance": {"contact": "stance"},
+    "contact: upright": {"contact": "upright"},
+    "guessed focal": {"focal_px": None},
 }
 
 
@@ -143,6 +147,7 @@ def score(clip: Clip, joints: np.ndarray, est) -> dict[str, float]:
         "height": 100.0 * abs(est.height_m - clip.height) / clip.height,
         "root": float(np.nanmean(root)),
         "agree": est.floor_vs_body_up_deg,
+        "claimed": est.gravity_std_deg,
     }
 
 
@@ -199,14 +204,23 @@ def table(title: str, rows: list[tuple[str, dict[str, dict]]]) -> None:
                 + (f" / {r['agree']:.1f}" if k == 0 and np.isfinite(r["agree"] or np.nan) else "")
             )
     print(f"\n   medians over {len(rows)} clips (worst clip in brackets)")
-    print(f"   {'rule':12s} {'gravity°':>15s} {'drift m':>15s} {'height %':>15s} {'root m':>13s}")
+    print(f"   {'rule':20s} {'gravity°':>15s} {'drift m':>15s} {'height %':>15s} {'root m':>13s}")
     for rule in RULES:
         vals = {
             m: np.array([res[rule][m] for _, res in rows], float)
             for m in ("gravity", "drift", "height", "root")
         }
         cells = [f"{np.nanmedian(v):6.2f} ({np.nanmax(v):6.2f})" for v in vals.values()]
-        print(f"   {rule:12s} " + " ".join(f"{c:>15s}" for c in cells))
+        print(f"   {rule:20s} " + " ".join(f"{c:>15s}" for c in cells))
+    err = np.array([res["auto"]["gravity"] for _, res in rows], float)
+    claim = np.array([res["auto"]["claimed"] for _, res in rows], float)
+    has = np.isfinite(claim)
+    if has.any():
+        inside = int((err[has] <= 2 * claim[has]).sum())
+        print(
+            f"   auto's stated gravity ± (clips with one): median {np.median(claim[has]):.1f}°; "
+            f"the error is within 2x it in {inside} of {int(has.sum())}"
+        )
     agree = np.array([res["auto"]["agree"] for _, res in rows], float)
     agree = agree[np.isfinite(agree)]
     if agree.size:

@@ -259,7 +259,7 @@ def test_to_world_recovers_a_projected_h36m_walk(h36m_mini):
     rel = cam - cam[:, :1]
     F = world.shape[0]
     kp, sc = uv[:, None].astype(np.float32), np.ones((F, 1, 17), np.float32)
-    cfg = WorldConfig(tilt_deg=tilt, standing_height_m=None, root_smooth_frames=1)
+    cfg = WorldConfig(tilt_deg=tilt, standing_height_m=None, root_smooth_frames=1, same_floor=False)
     got = to_world(rel[:, None], kp, sc, size, cfg)[:, 0]
     # The floor is the ground ANKLE_ABOVE_FLOOR_M below the stance ankles (this walk's ankles
     # are floored at their 5th percentile): one constant height offset, the rest exact.
@@ -267,9 +267,12 @@ def test_to_world_recovers_a_projected_h36m_walk(h36m_mini):
     assert abs(dz - ANKLE_ABOVE_FLOOR_M) < 0.03
     np.testing.assert_allclose(got - [0.0, 0.0, dz], world, atol=2e-3)
     # default smoothing of the root trajectory changes a walk by millimetres only
-    cfg5 = WorldConfig(tilt_deg=tilt, standing_height_m=None)
+    cfg5 = WorldConfig(tilt_deg=tilt, standing_height_m=None, same_floor=False)
     got5 = to_world(rel[:, None], kp, sc, size, cfg5)[:, 0]
     assert np.abs(got5 - world - [0.0, 0.0, dz]).max() < 0.02
+    # the default floor contact (lowest ankle on the floor every frame) moves it by centimetres
+    gotc = to_world(rel[:, None], kp, sc, size, WorldConfig(tilt_deg=tilt, standing_height_m=None))
+    assert np.median(np.abs(gotc[:, 0] - world - [0.0, 0.0, dz])) < 0.05
     # the stance foot stands on the floor
     low = np.fmin(got[:, 3, 2], got[:, 6, 2])
     assert 0.0 < np.percentile(low, 5.0) < 0.1
@@ -354,9 +357,10 @@ def test_run_lift_writes_the_interface_files(tmp_path):
     cam = meta["meta"]["camera"]
     assert cam["method"] and cam["focal_source"] == "default max(w, h)" and cam["persons"] == 2
     assert meta["meta"]["camera_summary"] in rep.notes
-    for p in range(2):  # one floor for both: their feet on it
-        low = np.fmin(pose3d[:, p, 3, 2], pose3d[:, p, 6, 2])
-        assert abs(np.percentile(low[np.isfinite(low)], 5.0)) < 0.1
+    # one camera, one floor for both (an untrained lifter's random poses cannot stand on it,
+    # so their feet are not checked here: tests/test_world.py does that with real poses)
+    assert len(cam["person_scale"]) == 2 and all(0.7 <= k <= 1.4 for k in cam["person_scale"])
+    assert np.isfinite(cam["height_m"]) and np.isfinite(cam["pitch_deg"])
 
 
 def test_run_lift_checks_before_any_work(tmp_path):

@@ -296,3 +296,26 @@ def test_cli_world_flags_are_checked(args, msg, capsys):
         main(["lift", "--no-render", *args])
     err = capsys.readouterr().err.strip()
     assert e.value.code != 0 and msg in err and "\n" not in err
+
+
+def test_focal_from_a_tagged_video(tmp_path):
+    """A phone-style 35 mm-equivalent tag written into an mp4 is read back through PyAV."""
+    av = pytest.importorskip("av")
+    from hgmamba_core.world.focal import video_tags
+
+    path = tmp_path / "tagged.mp4"
+    with av.open(str(path), "w", options={"movflags": "use_metadata_tags"}) as c:
+        c.metadata["com.apple.quicktime.camera.focal_length.35mmEquivalent"] = "26"
+        s = c.add_stream("libx264", rate=10)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for _ in range(3):
+            for pk in s.encode(av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8))):
+                c.mux(pk)
+        for pk in s.encode():
+            c.mux(pk)
+    assert video_tags(path)["com.apple.quicktime.camera.focal_length.35mmEquivalent"] == "26"
+    f = resolve_focal((64, 48), None, path)
+    assert np.isclose(f.px, 26 / 43.2666 * 80.0, rtol=1e-3) and f.source.startswith(
+        "video metadata"
+    )
+    assert resolve_focal((64, 48), None, tmp_path / "missing.mp4").source == "default max(w, h)"

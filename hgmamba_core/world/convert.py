@@ -2,9 +2,9 @@
 
 Per person: rescale to the average adult, place the root by projecting onto the 2D (one
 pinhole camera for all). Then, once for the clip: the floor and gravity (estimate.py), the
-camera height, and a per-person depth correction so that everybody's stance feet land on that
-one floor (a person's absolute size and distance are one unknown along the camera rays; the
-shared floor fixes it). `--camera-height` gives the metric scale of the whole scene.
+camera height, and a per-person, per-frame depth correction so that everybody's lowest ankle
+lands on that one floor (a person's absolute size and distance are one unknown along the camera
+rays; the shared floor fixes it). `--camera-height` gives the metric scale of the whole scene.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from hgmamba_core.world.estimate import (
     make_estimate,
     solve_floor,
 )
-from hgmamba_core.world.floor import ANKLE_ABOVE_FLOOR_M, vertical_lines
+from hgmamba_core.world.floor import ANKLE_ABOVE_FLOOR_M, upright_mask, vertical_lines
 from hgmamba_core.world.frame import (
     H36M_MEAN_STANDING_HEIGHT_M,
     moving_average,
@@ -33,7 +33,7 @@ from hgmamba_core.world.frame import (
 _ANKLES = (3, 6)
 SCALE_RANGE = (0.7, 1.4)  # per-person depth corrections are clipped to this
 MIN_PERSON_STANCE = 10
-CONTACT_SMOOTH_FRAMES = 3  # bench/world.py: 1, 3 and 7 gave floor drift 0.05, 0.05, 0.06 m
+CONTACT_SMOOTH_FRAMES = 3  # bench/world.py, stance contact: 1, 3, 7 gave drift 0.05, 0.05, 0.06 m
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,9 @@ class WorldConfig:
     use_verticals: bool = True  # the people's image axes as evidence on up
     use_floor: bool = True  # the stance feet's plane as evidence on up
     same_floor: bool = True  # per-person (per stance) depth correction onto the shared floor
+    # which frames' lowest ankle is put on the floor: "stance", "upright" or "all" (a short
+    # median filter keeps brief flight phases; jumps longer than ~0.2 s are flattened)
+    contact: str = "all"
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,12 @@ def camera_frame_people(
     return out
 
 
+def _running_median(x: np.ndarray, k: int) -> np.ndarray:
+    """Centred running median (odd window k, shrinking at the ends)."""
+    r = k // 2
+    return np.array([np.median(x[max(0, i - r) : i + r + 1]) for i in range(len(x))])
+
+
 def contact_scale(
     cam: np.ndarray,
     up: np.ndarray,
@@ -129,6 +138,7 @@ def contact_scale(
         mad = 1.4826 * np.median(np.abs(logk - med)) + 1e-3
         keep = np.abs(logk - med) <= 3 * mad
         f, lk = frames[keep], logk[keep]
+        lk = _running_median(lk, max(3, int(round(0.2 * fps)) | 1))
         k = np.exp(np.interp(np.arange(F), f, lk))
         k = moving_average(k[:, None], CONTACT_SMOOTH_FRAMES)[:, 0]
         k = np.where(np.isfinite(k), k, np.exp(med))
@@ -170,6 +180,7 @@ def place_in_world(
         cams, conf, fps, kps, tilt_deg=cfg.tilt_deg, roll_deg=cfg.roll_deg,
         prior_sigma_deg=cfg.prior_sigma_deg, floor_percentile=cfg.floor_percentile,
         verticals=verts, use_floor=cfg.use_floor,
+        vertical_pitch=cfg.focal_px is not None and not source.startswith("default"),
     )  # fmt: skip
     up, height = sol.up_cam, sol.height_m
     notes: list[str] = []
@@ -189,6 +200,10 @@ def place_in_world(
         k = np.ones(F)
         if cfg.same_floor:
             frames = sol.feet.frame[sol.feet.person == p]
+            if cfg.contact == "upright":  # the lowest ankle of any upright frame is on the floor
+                frames = np.union1d(frames, np.flatnonzero(upright_mask(cam, max_deg=35.0)))
+            elif cfg.contact == "all":  # ... of any frame (walking, standing, sitting, lying)
+                frames = np.flatnonzero(np.isfinite(cam[:, list(_ANKLES)]).all((1, 2)))
             k, note = contact_scale(cam, up, height / scene, frames, cfg.floor_percentile, fps)
             if note:
                 notes.append(f"person {p}: {note}")

@@ -1,11 +1,16 @@
 """The camera of a clip, estimated from the people in it: pitch, roll, height, with a method
 and an uncertainty that travel on as a `CameraEstimate` (into pose3d.json and the summary).
 
-Rule (chosen on bench/world.py, see the README): with enough stance frames the floor normal is
-the robust plane fit through the stance ankles fused with the body-up prior (prior std
-PRIOR_SIGMA_DEG); with too few, the body-up prior alone; with no upright frame either, the
-fixed default tilt. The height is always the floor plane's distance from the camera along the
-chosen normal (the feet's median when the plane is fixed).
+Rule (chosen on bench/world.py, see the README): world up is the maximum a-posteriori unit
+vector under three cues: the robust floor plane through the stance ankles (when there are
+enough stance frames covering enough floor), the people's 2D verticals (their pitch part only
+when the focal length is known, not guessed), and the body-up prior of the lifted poses (std
+PRIOR_SIGMA_DEG; dropped when it contradicts the 2D verticals or is implausible, the default
+tilt with std DEFAULT_PRIOR_SIGMA_DEG taking its place). With no upright frame and no vertical
+at all, or an implausible result, the fixed default tilt. The height is the floor's distance
+from the camera along up. The gravity uncertainty is the larger of a block bootstrap over stance
+runs and half the spread between the fused normal and the cues alone (floor only, prior): when
+the cues disagree, the estimate is that uncertain.
 """
 
 from __future__ import annotations
@@ -161,12 +166,14 @@ def _solve_floor(
     per_person: bool = True,
     verticals: Verticals | None = None,
     use_floor: bool = True,
+    vertical_pitch: bool = True,
 ) -> FloorSolution:
     """World up and the camera height from camera-frame people (see the module docstring).
 
     cams: per person (F, 17, 3) metres in the camera frame (roots placed); ankle_conf: per
     person (F, 2) 2D scores of the right and left ankle; keypoints: per person (F, 17, 2) px;
-    verticals: the people's image axes (floor.vertical_lines), None to leave them out.
+    verticals: the people's image axes (floor.vertical_lines), None to leave them out;
+    vertical_pitch: False when the focal length is a guess (their roll still counts).
     """
     notes: list[str] = []
     if not isinstance(tilt_deg, str):
@@ -183,6 +190,11 @@ def _solve_floor(
         prior = None
     have_v = verticals is not None and verticals.count >= MIN_VERTICALS
     vinfo = vertical_info(verticals, default if prior is None else prior, fps) if have_v else None
+    if vinfo is not None and not vertical_pitch:
+        # with a guessed focal length the image axes' convergence (pitch) means little; their
+        # common tilt (roll) does not depend on it: keep that only
+        ex = np.array([1.0, 0.0, 0.0])
+        vinfo = float(ex @ vinfo @ ex) * np.outer(ex, ex)
     v_vs_prior = float("nan")
     if prior is not None and vinfo is not None:
         # the prior must agree with the image axes where they are informative
@@ -265,6 +277,8 @@ def _solve_floor(
             vertical_vs_body_up_deg=v_vs_prior,
         )  # fmt: skip
     g_std, h_std = bootstrap_floor(feet, prior, sigma, per_person=per_person, extra_info=vinfo)
+    spread = max(angle_deg(fit.normal, alone.normal), angle_deg(fit.normal, prior))
+    g_std = float(np.nanmax([g_std, 0.5 * spread]))
     return FloorSolution(
         unit(fit.normal), fit.height_m, " + ".join(["floor fit", *cues]), feet, g_std, h_std,
         angle_deg(alone.normal, prior) if cues[-1] == "body-up prior" else float("nan"),
