@@ -28,7 +28,6 @@ from hgmamba_core.poses import Pose2DSequence, Pose3DSequence
 from hgmamba_core.world import WorldConfig
 
 SAVE_FORMATS = ("npy", "json", "csv", "bvh", "html", "mp4")  # mp4: the side-by-side render
-_VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 _KEYPOINT_SUFFIXES = {".npz", ".npy", ".json"}
 
 
@@ -199,73 +198,36 @@ class HGMamba:
         COCO-17 or H36M-17 order (`layout`, else detected); give `size` (w, h) and `fps`,
         which set the normalization and gap lengths. `person`: main|largest|longest|all|ID.
         """
-        from hgmamba_core.pipeline import lift_pose2d
+        from hgmamba_core.pipeline import LiftOptions, lift_in_world, lift_source
 
         world = world or WorldConfig()
         notes = list(self.notes)
-        video: Path | None = None
-        input_info: dict = {}
         if isinstance(source, Pose2DSequence):
-            pose2d = source
-        else:
-            path, tmp = _as_path(source, size=size, fps=fps, layout=layout)
-            try:
-                suffix = path.suffix.lower()
-                if suffix not in _VIDEO_SUFFIXES | _KEYPOINT_SUFFIXES:
-                    raise HGMambaError(
-                        f"{path}: not a video ({', '.join(sorted(_VIDEO_SUFFIXES))}) nor a "
-                        "keypoint file (.npz, .npy, .json)"
-                    )
-                if not path.is_file():
-                    raise HGMambaError(f"input not found: {path}")
-                if suffix in _VIDEO_SUFFIXES:
-                    video = path
-                    pose2d, input_info = self._detect(
-                        path, person=person, smooth=smooth, max_gap=max_gap,
-                        weights=detector_weights, imgsz=detector_imgsz, conf=conf,
-                        progress=progress, notes=notes,
-                    )  # fmt: skip
-                else:
-                    pose2d = self._read_keypoints(
-                        path, layout=layout, size=size, fps=fps, person=person,
-                        max_gap=max_gap, smooth=smooth, notes=notes,
-                    )  # fmt: skip
-            finally:
-                if tmp is not None:
-                    tmp.cleanup()
-        pose3d = lift_pose2d(self.lifter, pose2d, world, input_info=input_info)
-        if not isinstance(source, str | os.PathLike):
-            pose3d.meta["source"] = "array" if isinstance(source, np.ndarray) else pose2d.source
+            pose3d = lift_in_world(self.lifter, source, world, notes=notes)
+            return LiftResult(pose2d=source, pose3d=pose3d, notes=notes)
+        path, tmp = _as_path(source, size=size, fps=fps, layout=layout)
+        is_keypoints = path.suffix.lower() in _KEYPOINT_SUFFIXES
+        video = None if is_keypoints else path  # a video, an image or a folder of images
+        opts = LiftOptions(
+            video=video, keypoints=path if is_keypoints else None, layout=layout,
+            person=str(person), device=self.device_arg, smooth=smooth, max_gap=max_gap,
+            detector_weights=Path(detector_weights) if detector_weights else None,
+            detector_imgsz=detector_imgsz, conf=conf, fps=fps, progress=progress, world=world,
+        )  # fmt: skip
+        try:
+            if not path.exists():
+                raise HGMambaError(f"input not found: {path}")
+            if is_keypoints and size is not None and not isinstance(source, np.ndarray):
+                raise HGMambaError("size= applies to arrays; a keypoint file states its own")
+            pose2d, pose3d = lift_source(self.lifter, opts, video, opts.keypoints, {}, notes)
+        finally:
+            if tmp is not None:
+                tmp.cleanup()
+        if isinstance(source, np.ndarray):
+            pose3d.meta["source"] = "array"
         return LiftResult(pose2d=pose2d, pose3d=pose3d, video=video, notes=notes)
 
     __call__ = lift
-
-    def _detect(self, video: Path, *, person, smooth, max_gap, weights, imgsz, conf, progress,
-                notes: list[str]) -> tuple[Pose2DSequence, dict]:  # fmt: skip
-        """Detector + tracker, as `hgmamba lift VIDEO` runs them; also what the input was."""
-        from hgmamba_core.pipeline import LiftOptions, _run_front_end
-
-        opts = LiftOptions(
-            video=video, person=str(person), device=self.device_arg, smooth=smooth,
-            max_gap=max_gap, detector_weights=Path(weights) if weights else None,
-            detector_imgsz=imgsz, conf=conf, progress=progress,
-        )  # fmt: skip
-        return _run_front_end(opts, video, None, {}, notes)
-
-    @staticmethod
-    def _read_keypoints(path: Path, *, layout, size, fps, person, max_gap, smooth,
-                        notes: list[str]) -> Pose2DSequence:  # fmt: skip
-        """A keypoint file through the same cleaning and person selection as `--keypoints`."""
-        from detectors import load_keypoints
-
-        res = load_keypoints(
-            path, layout=layout, size=tuple(size) if size else None, fps=fps, person=person,
-            max_gap=max_gap, smooth=smooth,
-        )  # fmt: skip
-        notes.extend(res.notes)
-        if not res.segments:
-            raise HGMambaError(f"no person with enough confident joints to lift in {path}")
-        return res.poses
 
 
 def _variant_or_checkpoint(model: str | os.PathLike) -> tuple[str | None, Path | None]:

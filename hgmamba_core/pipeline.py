@@ -338,14 +338,7 @@ def run_lift(opts: LiftOptions) -> LiftReport:
     with _staging(out_dir, created) as stage:
         lifter = load_lifter(opts)
         notes.extend(checkpoint_notes(getattr(lifter.model, "meta", None)))
-        pose2d, input_info = _run_front_end(opts, video, kp_file, stages, notes)
-        t0 = time.perf_counter()
-        focal = resolve_focal(pose2d.size, opts.world.focal_px, video)
-        world = replace(opts.world, focal_px=focal.px, focal_source=focal.source)
-        pose3d = lift_pose2d(lifter, pose2d, world, input_info=input_info)
-        notes.append(pose3d.meta["camera_summary"])
-        notes.extend(pose3d.meta["camera"]["notes"])
-        stages["lift"] = StageTime(time.perf_counter() - t0, pose2d.num_frames)
+        pose2d, pose3d = lift_source(lifter, opts, video, kp_file, stages, notes)
 
         t0 = time.perf_counter()
         pose2d.save(stage / "pose2d.npz")
@@ -360,6 +353,43 @@ def run_lift(opts: LiftOptions) -> LiftReport:
         checkpoint=lifter.checkpoint, device=str(lifter.device), stages=stages, paths=paths,
         notes=notes,
     )  # fmt: skip
+
+
+def lift_source(
+    lifter: Lifter,
+    opts: LiftOptions,
+    video: Path | None,
+    kp_file: Path | None,
+    stages: dict[str, StageTime],
+    notes: list[str],
+) -> tuple[Pose2DSequence, Pose3DSequence]:
+    """The stages between an input and its 3D: the 2D front end (detector and tracker, or a
+    keypoint file), then the lifter and the world frame. `hgmamba lift` and the Python API
+    (hgmamba_core.api) both run exactly this; fills stage timings and the user's notes."""
+    pose2d, input_info = _run_front_end(opts, video, kp_file, stages, notes)
+    t0 = time.perf_counter()
+    pose3d = lift_in_world(lifter, pose2d, opts.world, video, input_info, notes)
+    stages["lift"] = StageTime(time.perf_counter() - t0, pose2d.num_frames)
+    return pose2d, pose3d
+
+
+def lift_in_world(
+    lifter: Lifter,
+    pose2d: Pose2DSequence,
+    world: WorldConfig,
+    video: Path | None = None,
+    input_info: dict | None = None,
+    notes: list[str] | None = None,
+) -> Pose3DSequence:
+    """Lift with the focal length resolved (--focal, else the video's 35 mm tag, else the
+    default) and append the camera estimate's summary and notes to `notes`."""
+    focal = resolve_focal(pose2d.size, world.focal_px, video)
+    world = replace(world, focal_px=focal.px, focal_source=focal.source)
+    pose3d = lift_pose2d(lifter, pose2d, world, input_info=input_info)
+    if notes is not None:
+        notes.append(pose3d.meta["camera_summary"])
+        notes.extend(pose3d.meta["camera"]["notes"])
+    return pose3d
 
 
 def _run_front_end(
