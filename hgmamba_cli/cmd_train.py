@@ -145,7 +145,7 @@ def train(
         typer.Option(
             help="screen (image coordinates) or person (window box centred and scaled); the"
             " checkpoint records it and eval/lift apply it. Default: the recipe's (h36m screen,"
-            " wild screen: measured, see README)."
+            " wild person: measured, see README)."
         ),
     ] = "",
     epochs: Annotated[int, typer.Option(help="Number of epochs (paper: 90).")] = 90,

@@ -113,7 +113,7 @@ RECIPES = ("h36m", "wild")
 # input_norm). "h36m" turns every augmentation off (the old behaviour).
 _RECIPE_DEFAULTS = {
     "h36m": (0.0, 0.0, 0.0, 0.0, 0.0, "screen"),
-    "wild": (0.7, 0.8, 0.75, 0.1, 0.5, "screen"),
+    "wild": (0.7, 0.8, 0.75, 0.1, 0.5, "person"),
 }
 
 

@@ -227,7 +227,7 @@ def test_recipes_resolve_and_h36m_keeps_old_behaviour():
     h = resolve_recipe(TrainConfig(**base))
     assert (h.virtual_cameras, h.detector_noise, h.input_norm) == (0.0, 0.0, "screen")
     w = resolve_recipe(TrainConfig(**base, recipe="wild", detector_noise=0.0))
-    assert w.virtual_cameras == 0.7 and w.detector_noise == 0.0 and w.input_norm == "screen"
+    assert w.virtual_cameras == 0.7 and w.detector_noise == 0.0 and w.input_norm == "person"
     with pytest.raises(HGMambaError, match="need --recipe wild"):
         resolve_recipe(TrainConfig(**base, virtual_cameras=0.5))
     with pytest.raises(HGMambaError, match="unknown --recipe"):
