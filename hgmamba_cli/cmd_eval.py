@@ -66,7 +66,6 @@ def evaluate(
             raise HGMambaError("no --checkpoint given and no shipped hgmamba_xs_h36m.pt")
     if not checkpoint.is_file():
         raise HGMambaError(f"checkpoint not found: {checkpoint}")
-    Console(stderr=True).print(f"checkpoint: {checkpoint}")
     from hgmamba_core.evaluate import evaluate_checkpoint, save_predictions  # torch: only now
 
     run = evaluate_checkpoint(
@@ -79,7 +78,7 @@ def evaluate(
         title=f"HGMamba-{rep.meta['variant']} on {'Human3.6M' if h36m else 'MPI-INF-3DHP'}"
         f" ({rep.meta['two_d']} 2D, flip {'on' if rep.flip else 'off'}"
         + (f", 1 window in {every}" if every > 1 else "")
-        + ")"
+        + f")\ncheckpoint {checkpoint}"
     )
     table.add_column("action" if h36m else "sequence")
     cols = ["mpjpe_mm", "p_mpjpe_mm"] if h36m else ["pck150", "auc", "mpjpe_mm"]
