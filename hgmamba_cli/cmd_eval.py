@@ -21,7 +21,13 @@ def _list(s: str | None) -> list[str] | None:
 
 def evaluate(
     data: Annotated[Path, typer.Option(help="Data folder (h36m) or folder/file (3dhp).")],
-    checkpoint: Annotated[Path, typer.Option(help="Lifter checkpoint (.pt).")],
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            help="Lifter checkpoint (.pt); default: the shipped benchmark file"
+            " assets/weights/hgmamba_xs_h36m.pt."
+        ),
+    ] = None,
     dataset: Annotated[str, typer.Option(help="h36m or 3dhp.")] = "h36m",
     two_d: Annotated[
         str, typer.Option("--two-d", help="2D source: gt, sh (ours) or a VideoPose3D 2D name.")
@@ -52,6 +58,12 @@ def evaluate(
         raise HGMambaError(f"unknown dataset '{dataset}': use h36m or 3dhp")
     if batch_size < 1:
         raise HGMambaError("--batch-size must be >= 1")
+    if checkpoint is None:
+        from hgmamba_core.pipeline import default_checkpoint_name, find_asset
+
+        checkpoint = find_asset(Path("weights") / default_checkpoint_name("xs"))
+        if checkpoint is None:
+            raise HGMambaError("no --checkpoint given and no shipped hgmamba_xs_h36m.pt")
     if not checkpoint.is_file():
         raise HGMambaError(f"checkpoint not found: {checkpoint}")
     from hgmamba_core.evaluate import evaluate_checkpoint, save_predictions  # torch: only now
@@ -66,7 +78,7 @@ def evaluate(
         title=f"HGMamba-{rep.meta['variant']} on {'Human3.6M' if h36m else 'MPI-INF-3DHP'}"
         f" ({rep.meta['two_d']} 2D, flip {'on' if rep.flip else 'off'}"
         + (f", 1 window in {every}" if every > 1 else "")
-        + ")"
+        + f")\ncheckpoint {checkpoint}"
     )
     table.add_column("action" if h36m else "sequence")
     cols = ["mpjpe_mm", "p_mpjpe_mm"] if h36m else ["pck150", "auc", "mpjpe_mm"]

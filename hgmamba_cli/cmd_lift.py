@@ -30,7 +30,8 @@ def lift(
     checkpoint: Path | None = typer.Option(
         None,
         "--checkpoint",
-        help="Lifter checkpoint (default: assets/weights/hgmamba_<variant>_h36m.pt).",
+        help="Lifter checkpoint (default: assets/weights/hgmamba_<variant>_wild.pt if shipped,"
+        " else hgmamba_<variant>_h36m.pt).",
     ),
     out: Path = typer.Option(DEFAULT_OUT, "--out", help="Results go to OUT/<video stem>/."),
     person: str | None = typer.Option(
@@ -121,7 +122,7 @@ def print_summary(rep: LiftReport) -> None:
     ids = ", ".join(str(i) for i in rep.track_ids)
     console.print(
         f"[bold]{rep.frames}[/] frames, [bold]{rep.persons}[/] person(s) (track ids {ids}), "
-        f"HGMamba-{rep.variant} on {rep.device}"
+        f"HGMamba-{rep.variant} on {rep.device} (weights {Path(rep.checkpoint).name})"
     )
     table = Table(title=None, show_edge=False)
     table.add_column("stage")

@@ -105,9 +105,49 @@ def train(
         typer.Option(
             "--two-d",
             help="2D source: gt, sh (ours) or a VideoPose3D 2D name; join with + to train on"
-            " several (gt+sh).",
+            " several (gt+sh). Default: gt for --recipe h36m, gt+sh for --recipe wild.",
         ),
-    ] = "gt",
+    ] = "",
+    recipe: Annotated[
+        str,
+        typer.Option(
+            help="h36m: fixed camera clips of --two-d (the shipped file's recipe); wild: virtual"
+            " cameras, detector-like 2D, front-end joints, person normalization (each a flag below)."
+        ),
+    ] = "h36m",
+    virtual_cameras: Annotated[
+        float,
+        typer.Option(help="wild: share of windows seen by virtual cameras (-1 = recipe's, 0.7)."),
+    ] = -1.0,
+    detector_noise: Annotated[
+        float,
+        typer.Option(help="wild: share of projected windows with detector-like noise (-1: 0.8)."),
+    ] = -1.0,
+    derive_joints: Annotated[
+        float,
+        typer.Option(
+            help="wild: share of windows whose pelvis/spine/thorax are re-made as the COCO"
+            " front end makes them (-1: 0.75)."
+        ),
+    ] = -1.0,
+    stress: Annotated[
+        float,
+        typer.Option(
+            help="wild: share of windows with up to 20 % confidence-0 displaced joints (-1: 0.1)."
+        ),
+    ] = -1.0,
+    sh_share: Annotated[
+        float,
+        typer.Option(help="wild: share of real-camera windows using SH detections (-1: 0.5)."),
+    ] = -1.0,
+    input_norm: Annotated[
+        str,
+        typer.Option(
+            help="screen (image coordinates) or person (window box centred and scaled); the"
+            " checkpoint records it and eval/lift apply it. Default: the recipe's (h36m screen,"
+            " wild person: measured, see README)."
+        ),
+    ] = "",
     epochs: Annotated[int, typer.Option(help="Number of epochs (paper: 90).")] = 90,
     batch_size: Annotated[int, typer.Option(help="Windows per batch (paper: 16).")] = 16,
     lr: Annotated[float, typer.Option(help="AdamW learning rate, decayed x0.99 per epoch.")] = 5e-4,
@@ -150,6 +190,12 @@ def train(
     eval_tile_every: Annotated[
         int, typer.Option(help="Quick evaluation uses every k-th test window.")
     ] = 20,
+    eval_every_steps: Annotated[
+        int, typer.Option(help="Also a quick evaluation (and best.pt) every k steps (0 = off).")
+    ] = 0,
+    eval_max_windows: Annotated[
+        int, typer.Option(help="Quick evaluations score at most this many fixed test windows.")
+    ] = 0,
     checkpoint_every: Annotated[int, typer.Option(help="Write last.pt every k steps.")] = 200,
     max_steps: Annotated[
         int, typer.Option(help="Stop after this many steps in total (0 = no cap).")
@@ -175,8 +221,13 @@ def train(
     from hgmamba_core.train import TrainConfig  # torch: only when the command runs
     from hgmamba_core.train import train as run_training
 
+    recipe = recipe.lower()
+    two_d = two_d or ("gt+sh" if recipe == "wild" else "gt")
     cfg = TrainConfig(
         out=str(out), data=str(data), variant=variant.lower(), dataset=dataset.lower(), two_d=two_d,
+        recipe=recipe, virtual_cameras=virtual_cameras, detector_noise=detector_noise,
+        derive_joints=derive_joints, stress=stress, sh_share=sh_share, input_norm=input_norm.lower(),
+        eval_every_steps=eval_every_steps, eval_max_windows=eval_max_windows,
         epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
         lr_schedule=lr_schedule.lower(), warmup_steps=warmup_steps, time_budget_min=time_budget_min,
         init_from=init_from,

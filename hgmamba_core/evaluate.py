@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from hgmamba_core import metrics
+from hgmamba_core.data.normalize import InputNorm, normalize_windows
 from hgmamba_core.data.windows import ClipStore, flip_poses, tile_clip
 from hgmamba_core.errors import HGMambaError
 from hgmamba_core.fileio import atomic_path
@@ -36,11 +37,14 @@ def predict_windows(
     flip: bool = True,
     batch_size: int = 64,
     amp: bool = False,
+    norm: InputNorm | None = None,
 ) -> np.ndarray:
     """(W, T, 17, 3) inputs -> (W, T, 17, 3) root-aligned camera-frame metres (model in eval mode).
 
-    With `flip`, the mirrored input is predicted too, mirrored back and averaged.
+    With `flip`, the mirrored input is predicted too, mirrored back and averaged. `norm`: the
+    checkpoint's input normalization (None: the model's meta says, else "screen").
     """
+    norm = norm or InputNorm.from_meta(getattr(model, "meta", None))
     p = next(model.parameters())
     device, dtype = p.device, p.dtype
     was_training = model.training
@@ -48,7 +52,7 @@ def predict_windows(
     out = np.empty(windows.shape, np.float32)
     try:
         for a in range(0, windows.shape[0], batch_size):
-            x = windows[a : a + batch_size]
+            x = normalize_windows(windows[a : a + batch_size], norm)
             xs = np.concatenate([x, flip_poses(x)]) if flip else x
             with _autocast(device, amp):
                 y = model(torch.from_numpy(np.ascontiguousarray(xs)).to(device=device, dtype=dtype))
@@ -70,6 +74,7 @@ def predict_store(
     batch_size: int = 64,
     amp: bool = False,
     tile_every: int = 1,
+    norm: InputNorm | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Predict every frame of every clip once: (pred (M, 17, 3) metres, predicted (M,) bool).
 
@@ -84,7 +89,7 @@ def predict_store(
         rows.append(idx + store.offsets[c])
         owned.append(own)
     rows_a, own_a = np.concatenate(rows), np.concatenate(owned)
-    pred_w = predict_windows(model, store.inputs[rows_a], flip, batch_size, amp)
+    pred_w = predict_windows(model, store.inputs[rows_a], flip, batch_size, amp, norm)
     pred = np.zeros(store.targets.shape, np.float32)
     done = np.zeros(store.targets.shape[0], bool)
     pred[rows_a[own_a]] = pred_w[own_a]
@@ -243,5 +248,6 @@ def evaluate_checkpoint(
         checkpoint=str(checkpoint), variant=model.cfg.name, two_d=two_d if dataset == "h36m" else "gt",
         frames_per_window=length, frame_stride=frame_stride,
         sequences=store.num_clips, subjects=sorted(set(store.subjects)), every=every,
+        input_norm=InputNorm.from_meta(meta).mode,
     )  # fmt: skip
     return EvalRun(report, store, pred, done)

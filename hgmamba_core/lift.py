@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from hgmamba_core.data.normalize import InputNorm, normalize_windows
 from hgmamba_core.skeleton import H36M_ROOT, NUM_JOINTS, flip_permutation
 
 
@@ -94,7 +95,8 @@ class Lifter:
     """A loaded lifter plus how to slide it over long tracks.
 
     `model` maps (B, T, 17, 3) normalized x, y, confidence to (B, T, 17, 3) camera-frame,
-    root-relative metres. Inputs follow the model's device and dtype.
+    root-relative metres. Inputs follow the model's device and dtype. Each window is normalized
+    as the checkpoint records (`input_norm`), the same function eval and training apply.
     """
 
     model: torch.nn.Module
@@ -105,6 +107,11 @@ class Lifter:
     batch_size: int = 64
     flip: bool = True
     floor: float = 0.05
+    input_norm: InputNorm | None = None  # None: what the checkpoint's meta records
+
+    def resolved_norm(self) -> InputNorm:
+        """The window normalization the lifter was trained with (data/normalize.py)."""
+        return self.input_norm or InputNorm.from_meta(getattr(self.model, "meta", None))
 
     @property
     def device(self) -> torch.device:
@@ -184,7 +191,7 @@ class Lifter:
 
     def _predict(self, batch: np.ndarray) -> np.ndarray:
         """(B, T, 17, 3) inputs -> (B, T, 17, 3) predictions, flip-averaged when enabled."""
-        x = batch
+        x = batch = normalize_windows(batch, self.resolved_norm())
         if self.flip:
             x = np.concatenate([batch, flip_xy_conf(batch)], axis=0)
         self.model.eval()

@@ -48,7 +48,13 @@ def find_asset(rel: Path | str) -> Path | None:
 
 
 def default_checkpoint_name(variant: str) -> str:
+    """The benchmark file (H36M studio cameras): what `hgmamba eval` defaults to."""
     return f"hgmamba_{variant}_h36m.pt"
+
+
+def wild_checkpoint_name(variant: str) -> str:
+    """The wild-recipe file (virtual cameras, detector-like 2D): `lift` prefers it when shipped."""
+    return f"hgmamba_{variant}_wild.pt"
 
 
 @dataclass
@@ -194,7 +200,8 @@ def train_command(variant: str) -> tuple[str, Path]:
 
 
 def resolve_checkpoint(variant: str | None, checkpoint: Path | None) -> tuple[str, Path]:
-    """(variant, checkpoint path); the default is assets/weights/hgmamba_<variant>_h36m.pt.
+    """(variant, checkpoint path); the default is assets/weights/hgmamba_<variant>_wild.pt when
+    it ships (trained for real videos), else assets/weights/hgmamba_<variant>_h36m.pt.
 
     A missing default is a one-line error naming the variant and the exact training command.
     """
@@ -206,7 +213,11 @@ def resolve_checkpoint(variant: str | None, checkpoint: Path | None) -> tuple[st
             raise HGMambaError(f"checkpoint not found: {checkpoint}")
         return name, checkpoint
     weights = Path("weights") / default_checkpoint_name(name)
-    shipped = find_asset(weights)
+    shipped = None
+    for d in assets_dirs():  # per assets folder: its wild file first, then its benchmark file
+        for rel in (Path("weights") / wild_checkpoint_name(name), weights):
+            if shipped is None and (d / rel).is_file():
+                shipped = (d / rel).resolve()
     if shipped is None:
         cmd, best = train_command(name)
         where = (

@@ -91,38 +91,63 @@ COCO_PARENTS: tuple[int, ...] = (-1, 0, 0, 1, 2, 0, 0, 5, 6, 7, 8, 5, 6, 11, 12,
 _COCO_DIRECT = {1: 12, 2: 14, 3: 16, 4: 11, 5: 13, 6: 15, 11: 5, 12: 7, 13: 9, 14: 6, 15: 8, 16: 10}
 
 
+# Derived H36M joints (no detector keypoint of their own) and the joints they are made from.
+H36M_PELVIS, H36M_SPINE, H36M_THORAX, H36M_NECK_NOSE, H36M_HEAD = 0, 7, 8, 9, 10
+H36M_HIPS: tuple[int, int] = (1, 4)
+H36M_SHOULDERS: tuple[int, int] = (11, 14)
+
+
+def synthesize_derived_joints(
+    xy: np.ndarray,
+    conf: np.ndarray,
+    nose: tuple[np.ndarray, np.ndarray] | None = None,
+    eyes: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Re-make H36M joints that a COCO detector does not give, from their neighbours.
+
+    The one rule the front end (`coco_to_h36m`) and training both use, so the lifter learns on
+    the same derived joints it gets at inference (confidence = min of the sources):
+    - pelvis = mid-hips; thorax = mid-shoulders; spine = midpoint of pelvis and thorax
+      (H36M's spine marker sits about half-way up the trunk);
+    - with `nose` ((..., 2), (...)): neck/nose = the nose (H36M joint 9 lies on the face);
+    - with `eyes` (their midpoint and confidence) too: head = 2 * mid-eyes - nose, the eyes'
+      midpoint pushed away from the nose by the same distance, near H36M's head joint.
+    Without them, neck/nose and head keep their values. Returns copies (..., 17, 2), (..., 17).
+    """
+    out = np.array(xy, dtype=np.float32, copy=True)
+    oc = np.array(conf, dtype=np.float32, copy=True)
+    (lh, rh), (ls, rs) = H36M_HIPS, H36M_SHOULDERS
+    out[..., H36M_PELVIS, :] = 0.5 * (out[..., lh, :] + out[..., rh, :])
+    oc[..., H36M_PELVIS] = np.minimum(oc[..., lh], oc[..., rh])
+    out[..., H36M_THORAX, :] = 0.5 * (out[..., ls, :] + out[..., rs, :])
+    oc[..., H36M_THORAX] = np.minimum(oc[..., ls], oc[..., rs])
+    out[..., H36M_SPINE, :] = 0.5 * (out[..., H36M_PELVIS, :] + out[..., H36M_THORAX, :])
+    oc[..., H36M_SPINE] = np.minimum(oc[..., H36M_PELVIS], oc[..., H36M_THORAX])
+    if nose is not None:
+        out[..., H36M_NECK_NOSE, :], oc[..., H36M_NECK_NOSE] = nose
+        if eyes is not None:
+            out[..., H36M_HEAD, :] = 2.0 * eyes[0] - nose[0]
+            oc[..., H36M_HEAD] = np.minimum(eyes[1], nose[1])
+    return out, oc
+
+
 def coco_to_h36m(xy: np.ndarray, conf: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Remap COCO-17 keypoints (..., 17, 2) and confidences (..., 17) to H36M-17.
 
-    Derived joints (confidence = min of their sources):
-    - pelvis = mid-hips; thorax = mid-shoulders; spine = midpoint of pelvis and thorax
-      (H36M's spine marker sits about half-way up the trunk).
-    - neck/nose = COCO nose (H36M joint 9 lies on the face, near the nose, in image projections).
-    - head = 2 * mid-eyes - nose: the eyes' midpoint pushed away from the nose by the same
-      distance, which lands near the forehead/top of the head where H36M's head joint lies.
+    Direct joints are copied; pelvis, spine, thorax, neck/nose and head come from
+    `synthesize_derived_joints` (the rule training uses too).
     """
     xy = np.asarray(xy, dtype=np.float32)
     if conf is None:
         conf = np.ones(xy.shape[:-1], dtype=np.float32)
     conf = np.asarray(conf, dtype=np.float32)
-    out = np.empty_like(xy)
-    oc = np.empty_like(conf)
+    out = np.zeros_like(xy)
+    oc = np.zeros_like(conf)
     for h, c in _COCO_DIRECT.items():
         out[..., h, :] = xy[..., c, :]
         oc[..., h] = conf[..., c]
-
-    def mid(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
-        return 0.5 * (xy[..., a, :] + xy[..., b, :]), np.minimum(conf[..., a], conf[..., b])
-
-    out[..., 0, :], oc[..., 0] = mid(11, 12)
-    out[..., 8, :], oc[..., 8] = mid(5, 6)
-    out[..., 7, :] = 0.5 * (out[..., 0, :] + out[..., 8, :])
-    oc[..., 7] = np.minimum(oc[..., 0], oc[..., 8])
-    out[..., 9, :], oc[..., 9] = xy[..., 0, :], conf[..., 0]
-    eyes, eyes_c = mid(1, 2)
-    out[..., 10, :] = 2.0 * eyes - xy[..., 0, :]
-    oc[..., 10] = np.minimum(eyes_c, conf[..., 0])
-    return out, oc
+    eyes = (0.5 * (xy[..., 1, :] + xy[..., 2, :]), np.minimum(conf[..., 1], conf[..., 2]))
+    return synthesize_derived_joints(out, oc, nose=(xy[..., 0, :], conf[..., 0]), eyes=eyes)
 
 
 # --------------------------------------------------------------------------- MPII-16

@@ -30,7 +30,10 @@ import numpy as np
 import torch
 
 from hgmamba_core import distributed as dist_hooks
+from hgmamba_core.data.h36m import TRAIN_SUBJECTS
+from hgmamba_core.data.normalize import InputNorm, normalize_windows
 from hgmamba_core.data.sources import load_clips
+from hgmamba_core.data.wild import WildRecipe, WildWindows, load_world_store
 from hgmamba_core.data.windows import ClipStore, TrainWindows
 from hgmamba_core.device import resolve_device
 from hgmamba_core.errors import HGMambaError
@@ -85,6 +88,18 @@ class TrainConfig:
     train_subjects: list[str] = field(default_factory=list)  # empty = standard split
     test_subjects: list[str] = field(default_factory=list)
     world_size: int = 1  # processes under torchrun (set by train; see distributed.py)
+    # "h36m": fixed (sequence, camera) clips of --two-d (the shipped file's recipe); "wild":
+    # windows made per batch from world 3D (data/wild.py). The shares below < 0 mean "the
+    # recipe's default"; resolved by resolve_recipe before training.
+    recipe: str = "h36m"
+    virtual_cameras: float = -1.0  # share of windows through virtual cameras
+    detector_noise: float = -1.0  # share of projected windows given detector-like noise
+    derive_joints: float = -1.0  # share of windows with front-end derived joints re-made
+    stress: float = -1.0  # share of windows with displaced confidence-0 joints
+    sh_share: float = -1.0  # share of real-camera windows using SH detections (needs sh in --two-d)
+    input_norm: str = ""  # "screen" or "person" (data/normalize.py); "" = the recipe's
+    eval_every_steps: int = 0  # > 0: quick evaluation every k steps too (and best.pt)
+    eval_max_windows: int = 0  # > 0: quick evaluations use at most this many fixed test windows
 
     def resolved_frames(self) -> int:
         t = self.frames or get_variant(self.variant).frames
@@ -93,6 +108,51 @@ class TrainConfig:
                 f"--frames {t} exceeds HGMamba-{self.variant}'s T = {get_variant(self.variant).frames}"
             )
         return t
+
+
+RECIPES = ("h36m", "wild")
+# Defaults of each recipe: (virtual_cameras, detector_noise, derive_joints, stress, sh_share,
+# input_norm). "h36m" turns every augmentation off (the old behaviour).
+_RECIPE_DEFAULTS = {
+    "h36m": (0.0, 0.0, 0.0, 0.0, 0.0, "screen"),
+    "wild": (0.7, 0.8, 0.75, 0.1, 0.5, "person"),
+}
+
+
+def resolve_recipe(cfg: TrainConfig) -> TrainConfig:
+    """cfg with every recipe default (< 0 or "") filled in; unknown recipes fail here."""
+    if cfg.recipe not in RECIPES:
+        raise HGMambaError(f"unknown --recipe '{cfg.recipe}': choose {' or '.join(RECIPES)}")
+    d = _RECIPE_DEFAULTS[cfg.recipe]
+    names = ("virtual_cameras", "detector_noise", "derive_joints", "stress", "sh_share")
+    values = {n: (getattr(cfg, n) if getattr(cfg, n) >= 0 else d[i]) for i, n in enumerate(names)}
+    for n, v in values.items():
+        if v > 1.0:
+            raise HGMambaError(f"--{n.replace('_', '-')} is a share of windows: 0..1, got {v}")
+    out = replace(cfg, **values, input_norm=cfg.input_norm or d[5])
+    InputNorm(out.input_norm)  # an unknown mode fails here
+    if out.recipe == "h36m" and any(values[n] > 0 for n in names):
+        raise HGMambaError(
+            "the augmentation flags need --recipe wild (the h36m recipe trains on fixed clips)"
+        )
+    return out
+
+
+def wild_recipe(cfg: TrainConfig) -> WildRecipe:
+    """The data/wild.py recipe of a resolved config (SH only when --two-d names sh)."""
+    has_sh = "sh" in [s for s in cfg.two_d.split("+") if s]
+    return WildRecipe(
+        virtual_p=cfg.virtual_cameras, sh_p=cfg.sh_share if has_sh else 0.0,
+        noise_p=cfg.detector_noise, derive_p=cfg.derive_joints, stress_p=cfg.stress,
+    )  # fmt: skip
+
+
+def recipe_meta(cfg: TrainConfig) -> dict:
+    """What a checkpoint records about the data recipe (meta["recipe"]) and input_norm."""
+    rec: dict = {"name": cfg.recipe, "two_d": cfg.two_d}
+    if cfg.recipe == "wild":
+        rec.update(wild_recipe(cfg).to_dict())
+    return {"recipe": rec, "input_norm": InputNorm(cfg.input_norm or "screen").to_dict()}
 
 
 def learning_rate(cfg: TrainConfig, epoch: int, global_step: int, total_steps: int) -> float:
@@ -182,28 +242,59 @@ def _meta(cfg: TrainConfig, length: int, extra: dict | None = None) -> dict:
         "units": "metres, camera frame, root-relative (root = H36M joint 0, pelvis)",
         "input": "normalize_screen x, y + confidence",
         "world_size": cfg.world_size,
+        **recipe_meta(cfg),
         **(extra or {}),
     }
 
 
-def _load_data(cfg: TrainConfig) -> tuple[ClipStore, ClipStore | None]:
+def _load_test(cfg: TrainConfig, source: str) -> ClipStore | None:
+    if cfg.eval_every <= 0 and cfg.eval_every_steps <= 0:
+        return None
+    clips = load_clips(cfg.dataset, cfg.data, "test", source, cfg.test_subjects or None)
+    if cfg.eval_max_windows > 0:  # a fixed, evenly spread subset of the clips (e.g. 1 in 8)
+        clips = clips[:: max(1, -(-len(clips) // cfg.eval_max_windows))]
+    return ClipStore.from_clips(clips)
+
+
+def _load_data(cfg: TrainConfig) -> tuple[ClipStore | None, ClipStore | None]:
     """Train clips of every 2D source in cfg.two_d ("gt+sh": both, so the lifter sees clean and
-    detected keypoints); the per-epoch test uses the first source."""
+    detected keypoints); the per-epoch test uses the first source. The wild recipe builds its
+    windows from world 3D (see _training_windows) and loads no train clips here."""
     sources = [s for s in cfg.two_d.split("+") if s]
     if not sources:
         raise HGMambaError(f"no 2D source in --two-d '{cfg.two_d}': use e.g. gt, sh or gt+sh")
     if len(sources) > 1 and cfg.dataset != "h36m":
         raise HGMambaError(f"--two-d '{cfg.two_d}': only h36m has several 2D sources")
+    if cfg.recipe == "wild":
+        if cfg.dataset != "h36m" or any(s not in ("gt", "sh") for s in sources):
+            raise HGMambaError("--recipe wild trains on Human3.6M world 3D (--two-d gt, gt+sh)")
+        return None, _load_test(cfg, "gt")
     subjects = cfg.train_subjects or None
     train = ClipStore.from_clips(
         [c for s in sources for c in load_clips(cfg.dataset, cfg.data, "train", s, subjects)]
     )
-    test = None
-    if cfg.eval_every > 0:
-        test = ClipStore.from_clips(
-            load_clips(cfg.dataset, cfg.data, "test", sources[0], cfg.test_subjects or None)
-        )
-    return train, test
+    return train, _load_test(cfg, sources[0])
+
+
+def _training_windows(
+    cfg: TrainConfig, store: ClipStore | None, length: int, stride: int
+) -> TrainWindows | WildWindows:
+    if cfg.recipe == "wild":
+        subjects = cfg.train_subjects or list(TRAIN_SUBJECTS)
+        world = load_world_store(cfg.data, subjects, with_sh=wild_recipe(cfg).sh_p > 0)
+        return WildWindows(world, wild_recipe(cfg), length, stride, cfg.frame_stride, cfg.flip)
+    assert store is not None
+    return TrainWindows(store, length, stride, cfg.frame_stride, cfg.flip)
+
+
+def quick_eval_tile_every(cfg: TrainConfig, store: ClipStore, length: int) -> int:
+    """The tile step of quick evaluations: cfg.eval_tile_every, raised so that at most
+    cfg.eval_max_windows fixed test windows are scored (they must not eat the training time)."""
+    every = max(1, cfg.eval_tile_every)
+    if cfg.eval_max_windows > 0:
+        tiles = int(np.sum(-(-store.lengths // (length * cfg.frame_stride)) * cfg.frame_stride))
+        every = max(every, -(-tiles // cfg.eval_max_windows))
+    return every
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = None) -> TrainResult:
@@ -229,7 +320,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = No
         # one, a budgeted run keeps the step count its budget fixed (the cosine depends on it).
         new_budget = cfg.time_budget_min > 0
         keep_steps = stored.time_budget_min > 0 and not new_budget and not cfg.max_steps
-        for name in ("epochs", "max_steps", "device", "checkpoint_every", "eval_every"):
+        for name in (
+            "epochs", "max_steps", "device", "checkpoint_every", "eval_every", "eval_every_steps",
+        ):  # fmt: skip
             if name == "max_steps" and keep_steps:
                 continue
             setattr(stored, name, getattr(cfg, name))
@@ -243,6 +336,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = No
         )
 
     learning_rate(cfg, 0, 0, 1)  # an unknown --lr-schedule fails here, before any loading
+    cfg = resolve_recipe(cfg)  # and an unknown recipe / share
+    norm = InputNorm(cfg.input_norm)
     ctx, device = dist_hooks.setup(cfg.device)  # torchrun: join the group (distributed.py)
     dist_hooks.check_batch(cfg.batch_size, ctx, cfg.time_budget_min)
     cfg.world_size, main = ctx.world_size, ctx.is_main
@@ -258,7 +353,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = No
 
     train_store, test_store = _load_data(cfg)
     test_store = test_store if main else None  # process 0 alone evaluates
-    windows = TrainWindows(train_store, length, window_stride, cfg.frame_stride, cfg.flip)
+    windows = _training_windows(cfg, train_store, length, window_stride)
+    del train_store
     steps = windows.steps_per_epoch(cfg.batch_size)
     if steps < 1:
         raise HGMambaError(
@@ -290,7 +386,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = No
         train_state = {
             "config": asdict(cfg), "optimizer": opt.state_dict(), "epoch": ep, "step_in_epoch": st,
             "global_step": global_step, "history": history, "best": best, "rng": _rng_state(device),
-            "epoch_loss": [loss_sum, loss_n],
+            "epoch_loss": [loss_sum, loss_n], "step_evals": step_evals,
         }  # fmt: skip
         with atomic_path(last_path) as tmp:
             torch.save(checkpoint_dict(model, _meta(cfg, length), train=train_state), tmp)
@@ -304,6 +400,36 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = No
     probe_at = start_step + 30 if cfg.time_budget_min > 0 and not cfg.max_steps else -1
     stopped = False
     net = dist_hooks.wrap(model, ctx, device)  # DDP averages the gradients; `model` is saved
+    step_evals: list[dict] = list(state["train"].get("step_evals", [])) if state else []
+    tile_every = quick_eval_tile_every(cfg, test_store, length) if test_store is not None else 1
+
+    def quick_eval() -> dict:
+        """P1/P2 on the fixed quick-test subset (every tile_every-th test window)."""
+        pred, done = predict_store(
+            model, test_store, length, cfg.frame_stride, flip=True, amp=amp,
+            tile_every=tile_every, norm=norm,
+        )  # fmt: skip
+        rep = score(cfg.dataset, test_store, pred, done)
+        return {**{f"test_{k}": v for k, v in rep.average.items()}, "test_frames": rep.frames}
+
+    def step_eval() -> None:
+        """The periodic quick evaluation of long epochs: evals.jsonl, and best.pt if better."""
+        nonlocal best
+        rec = {"epoch": epoch, "global_step": global_step, "lr": lr, **quick_eval()}
+        rec["seconds"] = round(time.time() - t_start, 1)
+        if rec["test_mpjpe_mm"] < best:
+            best = rec["test_mpjpe_mm"]
+            save_checkpoint(best_path, model, _meta(cfg, length, dict(rec)))
+            rec["best"] = True
+        step_evals.append(rec)
+        write_text_atomic(out / "evals.jsonl", "".join(json.dumps(r) + "\n" for r in step_evals))
+        if progress:
+            progress.message(
+                f"step {global_step}: quick test P1 {rec['test_mpjpe_mm']:.1f} mm,"
+                f" P2 {rec['test_p_mpjpe_mm']:.1f} mm ({rec['test_frames']} frames)"
+                + (" best" if rec.get("best") else "")
+            )
+
     model.train()
 
     def flush() -> None:
@@ -326,7 +452,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = No
             lr = learning_rate(cfg, epoch, global_step, cfg.max_steps or cfg.epochs * steps)
             for g in opt.param_groups:
                 g["lr"] = lr
-            x = torch.from_numpy(dist_hooks.shard(batch.inputs, ctx)).to(device, non_blocking=True)
+            inputs = normalize_windows(dist_hooks.shard(batch.inputs, ctx), norm)
+            x = torch.from_numpy(inputs).to(device, non_blocking=True)
             y = torch.from_numpy(dist_hooks.shard(batch.targets, ctx)).to(device, non_blocking=True)
             with _autocast(device, amp):
                 pred = net(x)
@@ -361,6 +488,14 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = No
                     save_last(epoch, step_in_epoch, loss_sum, loss_n)
                     break
             if (
+                test_store is not None
+                and cfg.eval_every_steps
+                and global_step % cfg.eval_every_steps == 0
+                and step_in_epoch < steps
+            ):
+                flush()
+                step_eval()
+            if (
                 cfg.checkpoint_every
                 and global_step % cfg.checkpoint_every == 0
                 and step_in_epoch < steps
@@ -375,19 +510,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = No
             "train_loss": loss_sum / max(loss_n, 1), "epoch_seconds": round(time.time() - t0, 1),
         }  # fmt: skip
         if test_store is not None and cfg.eval_every and (epoch + 1) % cfg.eval_every == 0:
-            pred, done = predict_store(
-                model,
-                test_store,
-                length,
-                cfg.frame_stride,
-                flip=True,
-                amp=amp,
-                tile_every=cfg.eval_tile_every,
-            )
-            rep = score(cfg.dataset, test_store, pred, done)
-            record.update({f"test_{k}": v for k, v in rep.average.items()}, test_frames=rep.frames)
-            if rep.average["mpjpe_mm"] < best:
-                best = rep.average["mpjpe_mm"]
+            record.update(quick_eval())
+            if record["test_mpjpe_mm"] < best:
+                best = record["test_mpjpe_mm"]
                 save_checkpoint(
                     best_path, model, _meta(cfg, length, {"epoch": epoch + 1, **record})
                 )

@@ -153,3 +153,19 @@ def test_demo_lifts_everyone_unless_a_person_is_asked_for():
     assert person_choice(LiftOptions(person="main")) == "main"  # an explicit --person wins
     assert person_choice(LiftOptions(video=Path("clip.mp4"))) == "main"
     assert person_choice(LiftOptions(keypoints=Path("kp.npz"), person="3")) == "3"
+
+
+def test_wild_weights_win_over_the_benchmark_file_when_shipped(tmp_path, monkeypatch):
+    """lift prefers hgmamba_<v>_wild.pt (trained for real videos) next to hgmamba_<v>_h36m.pt;
+    eval keeps the benchmark file (cmd_eval's default)."""
+    from hgmamba_core.model import build_model
+    from hgmamba_core.model.checkpoint import save_checkpoint
+    from hgmamba_core.pipeline import wild_checkpoint_name
+
+    weights = tmp_path / "assets" / "weights"
+    weights.mkdir(parents=True)
+    save_checkpoint(weights / default_checkpoint_name("xs"), build_model("xs"))
+    monkeypatch.setenv(pipeline.ASSETS_ENV, str(tmp_path / "assets"))
+    assert resolve_checkpoint(None, None)[1] == (weights / default_checkpoint_name("xs")).resolve()
+    save_checkpoint(weights / wild_checkpoint_name("xs"), build_model("xs"))
+    assert resolve_checkpoint(None, None)[1] == (weights / wild_checkpoint_name("xs")).resolve()
