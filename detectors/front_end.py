@@ -200,8 +200,8 @@ def detect_video(
     max_gap: frames of missing data bridged by interpolation (default about 0.5 s).
     min_track_frames: shortest track kept by person="all" (default 1 s, at least 5 frames).
     detector: reuse an already loaded detector (its tracker is reset); else YOLO is loaded
-    with `weights`, `imgsz`, `device`, `conf` and `backend` ("torch", or "onnx": CPU only,
-    exported once and cached, needs the onnx extra). fps: overrides the source's rate (an image
+    with `weights`, `imgsz`, `device`, `conf` and `backend` ("torch", "onnx", "openvino": CPU
+    only, exported once and cached, need their extra; "auto": the fastest installed). fps: overrides the source's rate (an image
     folder has none: 30 unless given). The rate used is the mean of the decoded frames'
     timestamps, which are kept (variable-frame-rate videos).
     """
@@ -211,6 +211,7 @@ def detect_video(
     notes: list[str] = []
     with reader:
         det = detector or _load_yolo(weights, imgsz, device, conf, backend)
+        notes.extend(getattr(det, "notes", ()))  # e.g. an export that fell back to torch
         det.reset()
         store = TrackStore()
         timing = StageTiming()

@@ -49,6 +49,11 @@ def lift(
         help="Detector input size (default 640; 960 for the demo clip's small people; "
         "320 is ~3x faster on a CPU).",
     ),
+    detector_backend: str = typer.Option(
+        "auto",
+        "--detector-backend",
+        help="auto|torch|onnx|openvino (auto: OpenVINO, else ONNX Runtime, on a CPU if installed).",
+    ),
     conf: float = typer.Option(0.25, "--conf", help="Detector person confidence threshold."),
     max_gap: int | None = typer.Option(
         None, "--max-gap", help="Interpolate gaps up to N frames (default about 0.5 s)."
@@ -68,7 +73,8 @@ def lift(
         video=video, keypoints=keypoints, layout=layout, variant=variant, checkpoint=checkpoint,
         out=out, person=person, device=device, smooth=smooth, render=not no_render,
         exports=parse_exports(export), detector_weights=detector_weights,
-        detector_imgsz=detector_imgsz, conf=conf, max_gap=max_gap, fps=fps, batch_size=batch_size,
+        detector_imgsz=detector_imgsz, detector_backend=detector_backend, conf=conf,
+        max_gap=max_gap, fps=fps, batch_size=batch_size,
         flip=not no_flip, world=WorldConfig(tilt_deg=tilt), progress=sys.stderr.isatty(),
     )  # fmt: skip
     print_summary(run_lift(opts))
