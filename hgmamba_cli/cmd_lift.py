@@ -54,6 +54,11 @@ def lift(
         "--detector-backend",
         help="auto|torch|onnx|openvino (auto: OpenVINO, else ONNX Runtime, on a CPU if installed).",
     ),
+    refine_crops: bool = typer.Option(
+        False,
+        "--refine-crops",
+        help="Pose again on upscaled crops of the tracked people (small people, modest imgsz).",
+    ),
     conf: float = typer.Option(0.25, "--conf", help="Detector person confidence threshold."),
     max_gap: int | None = typer.Option(
         None, "--max-gap", help="Interpolate gaps up to N frames (default about 0.5 s)."
@@ -73,7 +78,8 @@ def lift(
         video=video, keypoints=keypoints, layout=layout, variant=variant, checkpoint=checkpoint,
         out=out, person=person, device=device, smooth=smooth, render=not no_render,
         exports=parse_exports(export), detector_weights=detector_weights,
-        detector_imgsz=detector_imgsz, detector_backend=detector_backend, conf=conf,
+        detector_imgsz=detector_imgsz, detector_backend=detector_backend,
+        refine_crops=refine_crops, conf=conf,
         max_gap=max_gap, fps=fps, batch_size=batch_size,
         flip=not no_flip, world=WorldConfig(tilt_deg=tilt), progress=sys.stderr.isatty(),
     )  # fmt: skip
