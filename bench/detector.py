@@ -5,8 +5,9 @@
 
 For each backend (torch on cpu, and cuda when present; ONNX Runtime and OpenVINO on the CPU when
 installed, exported once into the cache) and imgsz: YOLO-Pose predict and track (predict +
-Ultralytics' ByteTrack) ms/frame on real frames of the demo clip, the median of --repeats
-rounds that visit every setting in turn (interleaved, so a busy machine slows all alike), and
+Ultralytics' ByteTrack) ms/frame on real frames of the demo clip: the median over all calls of
+--repeats rounds that give every frame to every setting in turn (so a busy machine's bursts
+fall on all settings alike), and
 each backend's speed-up over torch at the same imgsz. Accuracy: per imgsz, each exported
 backend's keypoints against torch's on the same frames (people matched by box IoU >= 0.5;
 mean pixel distance of joints both call confident, and the share of torch's people found).
@@ -47,22 +48,6 @@ def _frames(path: Path, n: int) -> tuple[list[np.ndarray], float]:
             if len(out) == n:
                 break
     return out, (time.perf_counter() - t0) / len(out)
-
-
-def _time_detector(det: YoloPoseDetector, frames: list[np.ndarray], track: bool) -> float:
-    """Seconds per frame after two warm-up frames."""
-    det.reset()
-    call = det.track if track else det.detect
-    for f in frames[:2]:
-        call(f)
-    if det.device != "cpu":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for f in frames:
-        call(f)
-    if det.device != "cpu":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - t0) / len(frames)
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -154,12 +139,22 @@ def _time_round(
     frames: list[np.ndarray],
     times: dict[tuple[str, int, str], list[float]],
 ) -> None:
-    """One interleaved round: every setting's predict then track time, appended to `times`."""
-    for key, det in dets.items():
-        for mode in ("predict", "track"):
-            times.setdefault((*key, mode), []).append(
-                _time_detector(det, frames, track=mode == "track")
-            )
+    """One round: frame by frame, every setting in turn (predict, then a tracking pass), each
+    call's seconds appended to `times`; interleaving per frame lets a busy machine's bursts
+    fall on all settings alike."""
+    for mode in ("predict", "track"):
+        for det in dets.values():
+            det.reset()
+            for f in frames[:2]:  # warm-up
+                det.detect(f)
+        for f in frames:
+            for key, det in dets.items():
+                call = det.track if mode == "track" else det.detect
+                t0 = time.perf_counter()
+                call(f)
+                if det.device != "cpu":
+                    torch.cuda.synchronize()
+                times.setdefault((*key, mode), []).append(time.perf_counter() - t0)
 
 
 def _print_speed(
@@ -245,7 +240,7 @@ def main() -> None:
         _time_round(dets, frames, times)
     _print_speed(dets, times, decode_s, rest)
     print(
-        "x torch = cpu/torch ms / this ms at the same imgsz (median of the interleaved rounds); "
+        "x torch = cpu/torch ms / this ms at the same imgsz (medians of per-frame calls); "
         "rest % = (our bookkeeping + end-of-video work) / (detector + tracker) per frame"
     )
     _print_agreement(dets, frames)

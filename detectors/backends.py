@@ -15,6 +15,7 @@ import hashlib
 import importlib.util
 import os
 import shutil
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -140,6 +141,10 @@ def export_weights(
         raise HGMambaError(
             f"cannot write the {backend} cache in {folder}: {e.strerror or e}"
         ) from None
+    print(
+        f"exporting the detector to {backend} for imgsz {imgsz} (once; kept in {folder})",
+        file=sys.stderr,
+    )
     try:
         pt = scratch / Path(weights).name
         shutil.copyfile(weights, pt)
