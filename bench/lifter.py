@@ -171,7 +171,7 @@ def main() -> None:
         for device in devices:
             compare_motionagformer(args.motionagformer, args.batch, args.repeats, device)
     for device in devices:
-        for v in args.variants.split(","):
+        for v in filter(None, args.variants.split(",")):  # --variants "": comparison only
             # Same frames per batch for every variant on the CPU (xs: batch x 27 frames).
             batch = args.batch if device == "cuda" else max(1, args.batch * 27 // build_t(v))
             for amp in (False, True) if device == "cuda" or args.bf16 else (False,):
