@@ -1,10 +1,17 @@
 """Benchmark the 2D front end: detector frames/s per imgsz/device, and what the rest costs.
 
-    python bench/detector.py [--frames 30] [--imgsz 640 320] [--threads 2] [--video PATH] [--onnx]
+    python bench/detector.py [--frames 30] [--imgsz 320 480 640] [--threads 2] [--video PATH]
+                             [--backends torch onnx openvino] [--repeats 3]
 
-For each device (cpu, and cuda when present; plus the ONNX Runtime CPU backend with --onnx,
-exported once into the cache) and imgsz: YOLO-Pose predict and track (predict +
-Ultralytics' ByteTrack) frames/s on real frames of the demo clip. Then the rest of the front
+For each backend (torch on cpu, and cuda when present; ONNX Runtime and OpenVINO on the CPU when
+installed, exported once into the cache) and imgsz: YOLO-Pose predict and track (predict +
+Ultralytics' ByteTrack) ms/frame on real frames of the demo clip: the median over all calls of
+--repeats rounds that give every frame to every setting in turn (so a busy machine's bursts
+fall on all settings alike), and
+each backend's speed-up over torch at the same imgsz. Accuracy: per imgsz, each exported
+backend's keypoints against torch's on the same frames (people matched by box IoU >= 0.5;
+mean pixel distance of joints both call confident, and the share of torch's people found).
+Then the rest of the front
 end per frame, as a percentage of the detector's time at the same setting: decoding, our
 per-frame bookkeeping (TrackStore.add), and the end-of-video work (person selection, dense
 arrays, COCO->H36M remap, cleaning) measured on a synthetic 10-minute, 30 fps track store
@@ -43,20 +50,36 @@ def _frames(path: Path, n: int) -> tuple[list[np.ndarray], float]:
     return out, (time.perf_counter() - t0) / len(out)
 
 
-def _time_detector(det: YoloPoseDetector, frames: list[np.ndarray], track: bool) -> float:
-    """Seconds per frame after two warm-up frames."""
-    det.reset()
-    call = det.track if track else det.detect
-    for f in frames[:2]:
-        call(f)
-    if det.device != "cpu":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for f in frames:
-        call(f)
-    if det.device != "cpu":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - t0) / len(frames)
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of (N, 4) and (M, 4) xyxy boxes."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(-1)
+    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
+    return inter / (area(a)[:, None] + area(b)[None, :] - inter + 1e-9)
+
+
+def keypoint_agreement(
+    ref: list[FrameDetections], got: list[FrameDetections], min_score: float = 0.5
+) -> tuple[float, float, int]:
+    """(mean px distance of joints confident in both, share of ref people matched, joints used);
+    people are paired greedily by box IoU >= 0.5, per frame."""
+    dists: list[np.ndarray] = []
+    found = total = 0
+    for r, g in zip(ref, got, strict=True):
+        total += len(r)
+        if len(r) == 0 or len(g) == 0:
+            continue
+        iou = _iou(r.boxes, g.boxes)
+        while iou.size and iou.max() >= 0.5:
+            i, j = np.unravel_index(int(iou.argmax()), iou.shape)
+            both = (r.scores[i] >= min_score) & (g.scores[j] >= min_score)
+            dists.append(np.linalg.norm(r.keypoints[i] - g.keypoints[j], axis=-1)[both])
+            iou[i, :] = iou[:, j] = -1
+            found += 1
+    d = np.concatenate(dists) if dists else np.zeros(0)
+    mean = float(d.mean()) if d.size else float("nan")
+    return mean, found / max(total, 1), int(d.size)
 
 
 def _synthetic_store(frames: int, people: int, rng: np.random.Generator) -> TrackStore:
@@ -105,46 +128,122 @@ def _post_cost(frames: int = 18_000, people: int = 8) -> tuple[float, float]:
     return t_add, t_end
 
 
+def _installed_backends() -> list[str]:
+    from detectors.backends import missing_packages
+
+    return ["torch"] + [b for b in ("onnx", "openvino") if not missing_packages(b)]
+
+
+def _time_round(
+    dets: dict[tuple[str, int], YoloPoseDetector],
+    frames: list[np.ndarray],
+    times: dict[tuple[str, int, str], list[float]],
+) -> None:
+    """One round: frame by frame, every setting in turn (predict, then a tracking pass), each
+    call's seconds appended to `times`; interleaving per frame lets a busy machine's bursts
+    fall on all settings alike."""
+    for mode in ("predict", "track"):
+        for det in dets.values():
+            det.reset()
+            for f in frames[:2]:  # warm-up
+                det.detect(f)
+        for f in frames:
+            for key, det in dets.items():
+                call = det.track if mode == "track" else det.detect
+                t0 = time.perf_counter()
+                call(f)
+                if det.device != "cpu":
+                    torch.cuda.synchronize()
+                times.setdefault((*key, mode), []).append(time.perf_counter() - t0)
+
+
+def _print_speed(
+    dets: dict[tuple[str, int], YoloPoseDetector],
+    times: dict[tuple[str, int, str], list[float]],
+    decode_s: float,
+    rest: float,
+) -> None:
+    print(
+        f"{'backend':14} {'imgsz':>5} {'predict ms':>10} {'x torch':>7} {'track ms':>9} "
+        f"{'x torch':>7} {'ByteTrack %':>11} {'decode %':>8} {'rest %':>7}"
+    )
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    for name, sz in dets:
+        t_pred, t_track = med[(name, sz, "predict")], med[(name, sz, "track")]
+        base = ("cpu/torch", sz)
+        x_pred = med.get((*base, "predict"), float("nan")) / t_pred
+        x_track = med.get((*base, "track"), float("nan")) / t_track
+        print(
+            f"{name:14} {sz:5d} {t_pred * 1e3:10.1f} {x_pred:7.2f} {t_track * 1e3:9.1f} "
+            f"{x_track:7.2f} {100 * (t_track - t_pred) / t_pred:11.2f} "
+            f"{100 * decode_s / t_track:8.2f} {100 * rest / t_track:7.3f}"
+        )
+
+
+def _print_agreement(
+    dets: dict[tuple[str, int], YoloPoseDetector], frames: list[np.ndarray]
+) -> None:
+    """Each exported backend against cpu/torch at the same imgsz, on the same frames."""
+    ref: dict[int, list[FrameDetections]] = {}
+    print(f"{'backend':14} {'imgsz':>5} {'mean px diff':>12} {'people found':>12} {'joints':>7}")
+    for (name, sz), det in dets.items():
+        if not name.startswith("cpu/"):
+            continue
+        out = [det.detect(f) for f in frames]
+        if name == "cpu/torch":
+            ref[sz] = out
+            n = sum(len(d) for d in out)
+            print(f"{name:14} {sz:5d} {'(reference)':>12} {n:12d} {'':>7}")
+            continue
+        mean, share, joints = keypoint_agreement(ref[sz], out)
+        print(f"{name:14} {sz:5d} {mean:12.2f} {100 * share:11.1f}% {joints:7d}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=30)
-    ap.add_argument("--imgsz", type=int, nargs="+", default=[640, 320])
+    ap.add_argument("--imgsz", type=int, nargs="+", default=[320, 480, 640])
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: leave)")
     ap.add_argument("--video", type=Path, default=REPO / "assets" / "demo" / "vtest_10s.mp4")
-    ap.add_argument("--onnx", action="store_true", help="also time the ONNX Runtime backend")
+    ap.add_argument(
+        "--backends", nargs="+", default=None, help="torch onnx openvino (default: all installed)"
+    )
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved rounds (median kept)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     frames, decode_s = _frames(args.video, args.frames)
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    runs = [(d, "torch") for d in devices] + ([("cpu", "onnx")] if args.onnx else [])
+    backends = args.backends or _installed_backends()
+    runs = [("cpu", b) for b in backends]
+    if torch.cuda.is_available() and "torch" in backends:
+        runs.append(("cuda", "torch"))
     print(
         f"video {args.video.name}: {len(frames)} frames {frames[0].shape[1]}x{frames[0].shape[0]}"
     )
-    print(f"torch threads {torch.get_num_threads()}, devices {devices}")
+    print(f"torch threads {torch.get_num_threads()}, runs {[d + '/' + b for d, b in runs]}")
     t_add, t_end = _post_cost()
     rest = t_add + t_end
     print(
         f"decode {decode_s * 1e3:.2f} ms/frame; our bookkeeping {t_add * 1e6:.1f} us/frame; "
         f"selection+remap+cleaning {t_end * 1e6:.1f} us/frame (10 min, 30 fps, 8 people)"
     )
+    dets = {
+        (f"{dev}/{b}", sz): YoloPoseDetector(imgsz=sz, device=dev, backend=b)
+        for dev, b in runs
+        for sz in args.imgsz
+    }  # exports happen here, before any timing
+    for (name, sz), det in dets.items():
+        for note in det.notes:
+            print(f"note: {name} {sz}: {note}")
+    times: dict[tuple[str, int, str], list[float]] = {}
+    for _ in range(args.repeats):
+        _time_round(dets, frames, times)
+    _print_speed(dets, times, decode_s, rest)
     print(
-        f"{'device':10} {'imgsz':>5} {'predict ms':>10} {'fps':>6} {'track ms':>9} {'fps':>6} "
-        f"{'ByteTrack %':>11} {'decode %':>8} {'rest %':>7}"
+        "x torch = cpu/torch ms / this ms at the same imgsz (medians of per-frame calls); "
+        "rest % = (our bookkeeping + end-of-video work) / (detector + tracker) per frame"
     )
-    for dev, backend in runs:
-        for sz in args.imgsz:
-            det = YoloPoseDetector(imgsz=sz, device=dev, backend=backend)
-            t_pred = _time_detector(det, frames, track=False)
-            t_track = _time_detector(det, frames, track=True)
-            print(
-                f"{dev + '/' + backend:10} {sz:5d} {t_pred * 1e3:10.1f} {1 / t_pred:6.1f} {t_track * 1e3:9.1f} "
-                f"{1 / t_track:6.1f} {100 * (t_track - t_pred) / t_pred:11.2f} "
-                f"{100 * decode_s / t_track:8.2f} {100 * rest / t_track:7.3f}"
-            )
-    print(
-        "rest % = (our bookkeeping + end-of-video work) per frame / (detector + tracker) per frame"
-    )
+    _print_agreement(dets, frames)
 
 
 if __name__ == "__main__":

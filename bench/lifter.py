@@ -6,15 +6,26 @@ repeat of each: on a shared machine the best repeat is the one least disturbed b
 and interleaving makes the scan's share comparable. All numbers come from this one run.
 
     python bench/lifter.py [--variants xs,s,b] [--batch 16] [--repeats 5] [--threads 2]
+                           [--motionagformer PATH] [--bf16]
+
+--motionagformer PATH (a local checkout of github.com/TaatiTeam/MotionAGFormer, never fetched
+here) also times MotionAGFormer-XS (its configs/h36m/MotionAGFormer-xsmall.yaml: 12 layers,
+dim 64, T=27) against HGMamba-XS on the same input in this process, interleaved, in float32
+and under CPU bf16 autocast, and prints ours / theirs. --bf16 adds bf16 autocast on the CPU
+to the per-variant table (it only pays on CPUs with AVX512-BF16 or AMX; others emulate it).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+import types
 from contextlib import nullcontext
+from pathlib import Path
 
 import torch
+from torch import nn
 
 from hgmamba_core.model import build_model
 from hgmamba_core.model.complexity import count_macs
@@ -43,11 +54,15 @@ def _time_once(model, x, device: str) -> float:
     return time.perf_counter() - start
 
 
+def _autocast(device: str, amp: bool):
+    return torch.autocast(device, dtype=torch.bfloat16) if amp else nullcontext()
+
+
 def bench(variant: str, device: str, batch: int, repeats: int, amp: bool) -> dict:
     model = build_model(variant).to(device).eval()
     cfg = model.cfg
     x = torch.randn(batch, cfg.frames, cfg.num_joints, cfg.dim_in, device=device)
-    ctx = torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext()
+    ctx = _autocast(device, amp)
     best = {"auto": float("inf"), "none": float("inf")}
     with torch.inference_mode(), ctx:
         for backend in best:  # warm-up
@@ -69,6 +84,68 @@ def bench(variant: str, device: str, batch: int, repeats: int, amp: bool) -> dic
     }
 
 
+def cpu_has_bf16() -> bool:
+    """AVX512-BF16 or AMX-BF16 in /proc/cpuinfo (Linux); elsewhere unknown, so False."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _import_motionagformer(path: Path) -> type:
+    """MotionAGFormer's class from a local checkout. Its only non-torch import is timm's
+    DropPath, built only when drop_path > 0; without timm a stand-in module is registered."""
+    if not (path / "model" / "MotionAGFormer.py").is_file():
+        sys.exit(f"--motionagformer: no model/MotionAGFormer.py under {path}")
+    try:
+        import timm.models.layers  # noqa: F401
+    except ImportError:
+        layers = types.ModuleType("timm.models.layers")
+        layers.DropPath = nn.Identity  # eval with drop_path=0 never uses it
+        for name in ("timm", "timm.models"):
+            sys.modules[name] = types.ModuleType(name)
+        sys.modules["timm.models.layers"] = layers
+    sys.path.insert(0, str(path))
+    from model.MotionAGFormer import MotionAGFormer
+
+    return MotionAGFormer
+
+
+def motionagformer_xs(path: Path) -> nn.Module:
+    """MotionAGFormer-XS as configs/h36m/MotionAGFormer-xsmall.yaml builds it."""
+    cls = _import_motionagformer(path)
+    return cls(
+        n_layers=12, dim_in=3, dim_feat=64, dim_rep=512, dim_out=3, mlp_ratio=4,
+        act_layer=nn.GELU, attn_drop=0.0, drop=0.0, drop_path=0.0, use_layer_scale=True,
+        layer_scale_init_value=1e-5, use_adaptive_fusion=True, num_heads=8, qkv_bias=False,
+        qkv_scale=None, hierarchical=False, num_joints=17, use_temporal_similarity=True,
+        temporal_connection_len=1, use_tcn=False, graph_only=False, neighbour_num=2, n_frames=27,
+    )  # fmt: skip
+
+
+def compare_motionagformer(path: Path, batch: int, repeats: int, device: str = "cpu") -> None:
+    """HGMamba-XS vs MotionAGFormer-XS, same (batch, 27, 17, 3) input, interleaved repeats,
+    float32 then bf16 autocast; best repeat of each."""
+    models = {"HGMamba-XS": build_model("xs"), "MotionAGFormer-XS": motionagformer_xs(path)}
+    for m in models.values():
+        m.to(device).eval()
+    x = torch.randn(batch, 27, 17, 3, device=device)
+    for amp in (False, True):
+        best = dict.fromkeys(models, float("inf"))
+        with torch.inference_mode(), _autocast(device, amp):
+            for m in models.values():  # warm-up
+                _time_once(m, x, device)
+            for _ in range(repeats):
+                for name, m in models.items():
+                    best[name] = min(best[name], _time_once(m, x, device))
+        fps = {k: batch * 27 / v for k, v in best.items()}
+        dtype = "bf16-autocast" if amp else "float32"
+        parts = "  ".join(f"{k} {v:8.1f} frames/s" for k, v in fps.items())
+        ratio = fps["HGMamba-XS"] / fps["MotionAGFormer-XS"]
+        print(f"{device} {dtype:>13} batch={batch}  {parts}  ours/theirs {ratio:.2f}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variants", default="xs,s,b")
@@ -77,17 +154,27 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     ap.add_argument("--no-cuda", action="store_true")
     ap.add_argument("--no-cpu", action="store_true", help="CUDA only (short GPU leases)")
+    ap.add_argument("--bf16", action="store_true", help="also bf16 autocast on the CPU")
+    ap.add_argument(
+        "--motionagformer", type=Path, default=None, help="local MotionAGFormer checkout"
+    )
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     devices = [] if args.no_cpu else ["cpu"]
     devices += ["cuda"] if torch.cuda.is_available() and not args.no_cuda else []
-    print(f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, {time.ctime()}")
+    print(
+        f"torch {torch.__version__}, CPU threads {torch.get_num_threads()}, {time.ctime()}, "
+        f"CPU bf16 instructions: {'yes' if cpu_has_bf16() else 'no'}"
+    )
+    if args.motionagformer is not None:
+        for device in devices:
+            compare_motionagformer(args.motionagformer, args.batch, args.repeats, device)
     for device in devices:
-        for v in args.variants.split(","):
+        for v in filter(None, args.variants.split(",")):  # --variants "": comparison only
             # Same frames per batch for every variant on the CPU (xs: batch x 27 frames).
             batch = args.batch if device == "cuda" else max(1, args.batch * 27 // build_t(v))
-            for amp in (False, True) if device == "cuda" else (False,):
+            for amp in (False, True) if device == "cuda" or args.bf16 else (False,):
                 r = bench(v, device, batch, args.repeats, amp)
                 dtype = "bf16-autocast" if amp else "float32"
                 print(

@@ -193,6 +193,7 @@ def detect_video(
     detector: Pose2DDetector | None = None,
     backend: str = "torch",
     fps: float | None = None,
+    refine_crops: bool = False,
 ) -> FrontEndResult:
     """Detect, track, select, remap and clean the people of a video, streaming its frames.
 
@@ -200,8 +201,9 @@ def detect_video(
     max_gap: frames of missing data bridged by interpolation (default about 0.5 s).
     min_track_frames: shortest track kept by person="all" (default 1 s, at least 5 frames).
     detector: reuse an already loaded detector (its tracker is reset); else YOLO is loaded
-    with `weights`, `imgsz`, `device`, `conf` and `backend` ("torch", or "onnx": CPU only,
-    exported once and cached, needs the onnx extra). fps: overrides the source's rate (an image
+    with `weights`, `imgsz`, `device`, `conf` and `backend` ("torch", "onnx", "openvino": CPU
+    only, exported once and cached, need their extra; "auto": the fastest installed).
+    refine_crops: re-run pose on each tracked person's upscaled crop (detectors/refine.py). fps: overrides the source's rate (an image
     folder has none: 30 unless given). The rate used is the mean of the decoded frames'
     timestamps, which are kept (variable-frame-rate videos).
     """
@@ -210,7 +212,8 @@ def detect_video(
     info = reader.info
     notes: list[str] = []
     with reader:
-        det = detector or _load_yolo(weights, imgsz, device, conf, backend)
+        det = detector or _load_yolo(weights, imgsz, device, conf, backend, refine_crops)
+        notes.extend(getattr(det, "notes", ()))  # e.g. an export that fell back to torch
         det.reset()
         store = TrackStore()
         timing = StageTiming()
@@ -293,10 +296,23 @@ def _rate_and_notes(reader: VideoReader, notes: list[str]) -> tuple[float, dict]
     return float(fps), record
 
 
-def _load_yolo(weights, imgsz: int, device: str, conf: float, backend: str) -> Pose2DDetector:  # type: ignore[no-untyped-def]
+def _load_yolo(
+    weights: str | os.PathLike | None,
+    imgsz: int,
+    device: str,
+    conf: float,
+    backend: str,
+    refine: bool = False,
+) -> Pose2DDetector:
     from detectors.yolo import YoloPoseDetector
 
-    return YoloPoseDetector(weights, imgsz=imgsz, device=device, conf=conf, backend=backend)
+    det = YoloPoseDetector(weights, imgsz=imgsz, device=device, conf=conf, backend=backend)
+    if not refine:
+        return det
+    from detectors.refine import DEFAULT_CROP_IMGSZ, CropRefiner
+
+    crop = YoloPoseDetector(weights, DEFAULT_CROP_IMGSZ, device=device, conf=conf, backend=backend)
+    return CropRefiner(det, crop)
 
 
 def _infer_size(kp: np.ndarray) -> tuple[int, int]:

@@ -4,25 +4,24 @@ Weights resolve in this order: an explicit path; the copy shipped in assets/weig
 $HGMAMBA_ASSETS, then beside the package); Ultralytics' own name-based download only for a
 bare model name that is not on disk, and only when the user has not set YOLO_OFFLINE.
 
-backend="onnx" (optional extra `pip install hgmamba[onnx]`) exports the .pt weights to ONNX once
-per (weights content, imgsz), caches the file under $HGMAMBA_CACHE or ~/.cache/hgmamba/onnx,
-and runs it with ONNX Runtime on the CPU; the export runs locally, without network.
+backend="onnx" / "openvino" (optional extras `pip install hgmamba[onnx]` / `hgmamba[openvino]`)
+runs a CPU export of the .pt weights made once per (weights content, imgsz) and cached (see
+detectors/backends.py); "auto" picks the fastest one installed on a CPU, torch on a GPU, and
+falls back to torch with a note when an export fails.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from detectors.backends import choose_backend, export_weights
 from detectors.base import FrameDetections
 from hgmamba_core.assets import ASSETS_ENV, assets_dirs
 from hgmamba_core.device import resolve_device
@@ -30,8 +29,6 @@ from hgmamba_core.errors import HGMambaError
 
 DEFAULT_WEIGHTS = "yolo11n-pose.pt"
 TRACKER_CFG = "bytetrack.yaml"
-BACKENDS = ("torch", "onnx")
-CACHE_ENV = "HGMAMBA_CACHE"
 _USER_YOLO_OFFLINE = os.environ.get("YOLO_OFFLINE")  # captured before we set our default
 
 
@@ -99,7 +96,7 @@ def import_yolo() -> Any:
 
 
 @contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def quiet_ultralytics() -> Iterator[None]:
     """Hide Ultralytics' info chatter (model loading, export banners); warnings still show."""
     from ultralytics.utils import LOGGER
 
@@ -109,57 +106,6 @@ def _quiet() -> Iterator[None]:
         yield
     finally:
         LOGGER.setLevel(old)
-
-
-def onnx_cache_dir() -> Path:
-    """Where exported ONNX detectors are kept: $HGMAMBA_CACHE/onnx or ~/.cache/hgmamba/onnx."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser() / "onnx"
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "hgmamba" / "onnx"
-
-
-def export_onnx(weights: str, imgsz: int, cache_dir: Path | None = None) -> Path:
-    """The ONNX export of a local .pt for one imgsz, made once and reused (keyed by content).
-
-    The export happens in a scratch folder (the weights' own folder may be read-only) and the
-    result is moved into the cache atomically, so an interrupted export leaves nothing behind.
-    """
-    for mod in ("onnx", "onnxruntime", "onnxslim"):
-        try:
-            __import__(mod)
-        except ImportError:
-            raise HGMambaError(
-                f"--detector-backend onnx needs the '{mod}' package: pip install 'hgmamba[onnx]'"
-            ) from None
-    src = Path(weights)
-    digest = hashlib.sha256(src.read_bytes()).hexdigest()[:16]
-    folder = cache_dir or onnx_cache_dir()
-    target = folder / f"{src.stem}-{digest}-{imgsz}.onnx"
-    if target.is_file() and target.stat().st_size > 0:
-        return target
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(prefix=".export-", dir=folder))
-    except OSError as e:
-        raise HGMambaError(f"cannot write the ONNX cache in {folder}: {e.strerror or e}") from None
-    try:
-        pt = scratch / src.name
-        shutil.copyfile(src, pt)
-        yolo_cls = import_yolo()
-        try:
-            with _quiet():
-                out = yolo_cls(str(pt), task="pose").export(
-                    format="onnx", imgsz=imgsz, simplify=True, dynamic=False, device="cpu",
-                    verbose=False,
-                )  # fmt: skip
-        except Exception as e:
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise HGMambaError(f"ONNX export of {src} failed: {first}") from None
-        os.replace(out, target)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return target
 
 
 def _ultra_device(name: str) -> str:
@@ -197,18 +143,11 @@ class YoloPoseDetector:
         self.conf = float(conf)
         self.device = _ultra_device(device)
         self.tracker = tracker
-        if backend not in BACKENDS:
-            raise HGMambaError(f"--detector-backend must be one of {', '.join(BACKENDS)}")
-        self.backend = backend
-        if backend == "onnx":
-            if self.device != "cpu":
-                raise HGMambaError("--detector-backend onnx runs on the CPU: use --device cpu")
-            if download or not self.weights.endswith(".pt"):
-                raise HGMambaError("--detector-backend onnx needs local .pt detector weights")
-            self.weights = str(export_onnx(self.weights, self.imgsz))
+        self.notes: list[str] = []  # one-line remarks for the run's summary (a fallback)
+        self.backend = self._pick_backend(backend, download)
         yolo_cls = import_yolo()
         try:
-            with _quiet():
+            with quiet_ultralytics():
                 if download:
                     with _network_allowed():
                         self.model = yolo_cls(self.weights, task="pose")
@@ -227,6 +166,24 @@ class YoloPoseDetector:
                 f"{self.weights} is a '{self.model.task}' model, not a pose model (need *-pose.pt)"
             )
 
+    def _pick_backend(self, requested: str, download: bool) -> str:
+        """The backend that will run, exporting (or reusing) the weights for it; torch with a
+        note when the export fails, since torch runs the same weights, only slower."""
+        exportable = not download and self.weights.endswith(".pt")
+        backend = choose_backend(requested, self.device)
+        if backend == "torch":
+            return backend
+        if not exportable:
+            if requested == "auto":
+                return "torch"
+            raise HGMambaError(f"--detector-backend {backend} needs local .pt detector weights")
+        try:
+            self.weights = str(export_weights(self.weights, self.imgsz, backend))
+        except HGMambaError as e:
+            self.notes.append(f"{e}; running the detector with torch instead")
+            return "torch"
+        return backend
+
     def _kwargs(self) -> dict[str, Any]:
         return dict(
             imgsz=self.imgsz, conf=self.conf, device=self.device, verbose=False, classes=[0]
@@ -234,13 +191,13 @@ class YoloPoseDetector:
 
     def detect(self, frame: np.ndarray) -> FrameDetections:
         """People in one image; track_ids are -1."""
-        with _quiet():
+        with quiet_ultralytics():
             res = self.model.predict(frame, **self._kwargs())[0]
         return _to_detections(res, tracked=False)
 
     def track(self, frame: np.ndarray) -> FrameDetections:
         """People in the next frame of a video, with ByteTrack ids kept across calls."""
-        with _quiet():
+        with quiet_ultralytics():
             res = self.model.track(frame, persist=True, tracker=self.tracker, **self._kwargs())[0]
         return _to_detections(res, tracked=True)
 

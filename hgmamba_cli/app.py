@@ -35,6 +35,9 @@ def _fail(message: str, code: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Idle OpenMP threads that spin starve each other on a CPU shared with other jobs
+    # (bench/lifter_threads.py: 2.7x lifter frames/s); read when torch loads, so set it first.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from hgmamba_core.errors import HGMambaError
 
     try:

@@ -56,6 +56,16 @@ def lift(
         help="Detector input size (default 640; 960 for the demo clip's small people; "
         "320 is ~3x faster on a CPU).",
     ),
+    detector_backend: str = typer.Option(
+        "auto",
+        "--detector-backend",
+        help="auto|torch|onnx|openvino (auto: OpenVINO, else ONNX Runtime, on a CPU if installed).",
+    ),
+    refine_crops: bool = typer.Option(
+        False,
+        "--refine-crops",
+        help="Pose again on upscaled crops of the tracked people (small people, modest imgsz).",
+    ),
     conf: float = typer.Option(0.25, "--conf", help="Detector person confidence threshold."),
     max_gap: int | None = typer.Option(
         None, "--max-gap", help="Interpolate gaps up to N frames (default about 0.5 s)."
@@ -108,7 +118,8 @@ def lift(
         video=video, keypoints=keypoints, layout=layout, variant=variant, checkpoint=checkpoint,
         out=out, person=person, device=device, smooth=smooth, render=not no_render,
         exports=parse_exports(export), detector_weights=detector_weights,
-        detector_imgsz=detector_imgsz, conf=conf, max_gap=max_gap, fps=fps, batch_size=batch_size,
+        detector_imgsz=detector_imgsz, detector_backend=detector_backend,
+        refine_crops=refine_crops, conf=conf, max_gap=max_gap, fps=fps, batch_size=batch_size,
         flip=not no_flip, world=world, view=view_angles, trail_s=trail, progress=sys.stderr.isatty(),
     )  # fmt: skip
     print_summary(run_lift(opts))

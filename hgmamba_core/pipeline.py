@@ -74,6 +74,8 @@ class LiftOptions:
     exports: tuple[str, ...] = EXPORT_FORMATS
     detector_weights: Path | None = None
     detector_imgsz: int | None = None  # None: 640, or DEMO_DETECTOR_IMGSZ for the demo clip
+    detector_backend: str = "auto"  # auto|torch|onnx|openvino (detectors/backends.py)
+    refine_crops: bool = False  # pose again on upscaled crops of the tracked people
     conf: float = 0.25
     max_gap: int | None = None  # None: about half a second
     fps: float | None = None  # None: the source's (mean) rate; 30 for image folders
@@ -428,7 +430,8 @@ def _run_front_end(
         res = detect_video(
             video, weights=opts.detector_weights, imgsz=imgsz, device=opts.device,
             conf=opts.conf, person=person_choice(opts), max_gap=opts.max_gap, smooth=opts.smooth,
-            progress=opts.progress, fps=opts.fps,
+            progress=opts.progress, fps=opts.fps, backend=opts.detector_backend,
+            refine_crops=opts.refine_crops,
         )  # fmt: skip
         t = res.timing
         stages["decode"] = StageTime(t.decode_s, t.frames)
