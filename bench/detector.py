@@ -5,9 +5,11 @@
 
 For each backend (torch on cpu, and cuda when present; ONNX Runtime and OpenVINO on the CPU when
 installed, exported once into the cache) and imgsz: YOLO-Pose predict and track (predict +
-Ultralytics' ByteTrack) ms/frame on real frames of the demo clip: the median over all calls of
---repeats rounds that give every frame to every setting in turn (so a busy machine's bursts
-fall on all settings alike), and
+Ultralytics' ByteTrack) ms/frame on real frames of the demo clip, the median over all calls of
+--repeats rounds. Each setting is timed in its own child process, the settings taking turns
+round by round so a busy machine slows them alike: in one process the runtimes' thread pools
+(ONNX Runtime's and OpenVINO's spin after each call) steal the CPU from whoever runs next
+(--in-process shows it: every frame given to every setting in turn). Then
 each backend's speed-up over torch at the same imgsz. Accuracy: per imgsz, each exported
 backend's keypoints against torch's on the same frames (people matched by box IoU >= 0.5;
 mean pixel distance of joints both call confident, and the share of torch's people found).
@@ -21,7 +23,10 @@ with 8 people so its per-frame share is not hidden by a short clip. All ratios c
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -157,6 +162,27 @@ def _time_round(
                 times.setdefault((*key, mode), []).append(time.perf_counter() - t0)
 
 
+def _child_times(args: argparse.Namespace, dev: str, backend: str, sz: int) -> dict:
+    """{"predict": [s, ...], "track": [s, ...]} of one setting, timed in a fresh process."""
+    cmd = [
+        sys.executable, __file__, "--child", dev, backend, str(sz), "--frames", str(args.frames),
+        "--threads", str(args.threads), "--video", str(args.video),
+    ]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _run_child(args: argparse.Namespace) -> None:
+    """--child DEV BACKEND SZ: time that one setting (after warm-up) and print JSON."""
+    dev, backend, sz = args.child[0], args.child[1], int(args.child[2])
+    frames, _ = _frames(args.video, args.frames)
+    key = (f"{dev}/{backend}", sz)
+    dets = {key: YoloPoseDetector(imgsz=sz, device=dev, backend=backend)}
+    times: dict[tuple[str, int, str], list[float]] = {}
+    _time_round(dets, frames, times)
+    print(json.dumps({m: times[(*key, m)] for m in ("predict", "track")}))
+
+
 def _print_speed(
     dets: dict[tuple[str, int], YoloPoseDetector],
     times: dict[tuple[str, int, str], list[float]],
@@ -209,9 +235,14 @@ def main() -> None:
         "--backends", nargs="+", default=None, help="torch onnx openvino (default: all installed)"
     )
     ap.add_argument("--repeats", type=int, default=3, help="interleaved rounds (median kept)")
+    ap.add_argument("--in-process", action="store_true", help="time all settings in one process")
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.child:
+        _run_child(args)
+        return
     frames, decode_s = _frames(args.video, args.frames)
     backends = args.backends or _installed_backends()
     runs = [("cpu", b) for b in backends]
@@ -237,10 +268,17 @@ def main() -> None:
             print(f"note: {name} {sz}: {note}")
     times: dict[tuple[str, int, str], list[float]] = {}
     for _ in range(args.repeats):
-        _time_round(dets, frames, times)
+        if args.in_process:
+            _time_round(dets, frames, times)
+            continue
+        for name, sz in dets:
+            dev, backend = name.split("/")
+            for mode, t in _child_times(args, dev, backend, sz).items():
+                times.setdefault((name, sz, mode), []).extend(t)
     _print_speed(dets, times, decode_s, rest)
     print(
-        "x torch = cpu/torch ms / this ms at the same imgsz (medians of per-frame calls); "
+        f"x torch = cpu/torch ms / this ms at the same imgsz (medians of per-frame calls, "
+        f"{'one process' if args.in_process else 'a process per setting and round'}); "
         "rest % = (our bookkeeping + end-of-video work) / (detector + tracker) per frame"
     )
     _print_agreement(dets, frames)
