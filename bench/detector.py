@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from detectors.base import FrameDetections  # noqa: E402
+from detectors.compare import keypoint_agreement  # noqa: E402
 from detectors.front_end import finish_tracks  # noqa: E402
 from detectors.tracking import TrackStore, select_tracks  # noqa: E402
 from detectors.yolo import YoloPoseDetector  # noqa: E402
@@ -53,38 +54,6 @@ def _frames(path: Path, n: int) -> tuple[list[np.ndarray], float]:
             if len(out) == n:
                 break
     return out, (time.perf_counter() - t0) / len(out)
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of (N, 4) and (M, 4) xyxy boxes."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(-1)
-    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
-    return inter / (area(a)[:, None] + area(b)[None, :] - inter + 1e-9)
-
-
-def keypoint_agreement(
-    ref: list[FrameDetections], got: list[FrameDetections], min_score: float = 0.5
-) -> tuple[float, float, int]:
-    """(mean px distance of joints confident in both, share of ref people matched, joints used);
-    people are paired greedily by box IoU >= 0.5, per frame."""
-    dists: list[np.ndarray] = []
-    found = total = 0
-    for r, g in zip(ref, got, strict=True):
-        total += len(r)
-        if len(r) == 0 or len(g) == 0:
-            continue
-        iou = _iou(r.boxes, g.boxes)
-        while iou.size and iou.max() >= 0.5:
-            i, j = np.unravel_index(int(iou.argmax()), iou.shape)
-            both = (r.scores[i] >= min_score) & (g.scores[j] >= min_score)
-            dists.append(np.linalg.norm(r.keypoints[i] - g.keypoints[j], axis=-1)[both])
-            iou[i, :] = iou[:, j] = -1
-            found += 1
-    d = np.concatenate(dists) if dists else np.zeros(0)
-    mean = float(d.mean()) if d.size else float("nan")
-    return mean, found / max(total, 1), int(d.size)
 
 
 def _synthetic_store(frames: int, people: int, rng: np.random.Generator) -> TrackStore:
