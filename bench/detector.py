@@ -146,7 +146,8 @@ def _run_child(args: argparse.Namespace) -> None:
     dev, backend, sz = args.child[0], args.child[1], int(args.child[2])
     frames, _ = _frames(args.video, args.frames)
     key = (f"{dev}/{backend}", sz)
-    dets = {key: YoloPoseDetector(imgsz=sz, device=dev, backend=backend)}
+    size = (frames[0].shape[1], frames[0].shape[0])
+    dets = {key: YoloPoseDetector(imgsz=sz, device=dev, backend=backend, frame_size=size)}
     times: dict[tuple[str, int, str], list[float]] = {}
     _time_round(dets, frames, times)
     print(json.dumps({m: times[(*key, m)] for m in ("predict", "track")}))
@@ -228,7 +229,9 @@ def main() -> None:
         f"selection+remap+cleaning {t_end * 1e6:.1f} us/frame (10 min, 30 fps, 8 people)"
     )
     dets = {
-        (f"{dev}/{b}", sz): YoloPoseDetector(imgsz=sz, device=dev, backend=b)
+        (f"{dev}/{b}", sz): YoloPoseDetector(
+            imgsz=sz, device=dev, backend=b, frame_size=(frames[0].shape[1], frames[0].shape[0])
+        )
         for dev, b in runs
         for sz in args.imgsz
     }  # exports happen here, before any timing
