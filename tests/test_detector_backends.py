@@ -125,7 +125,7 @@ def test_real_export_matches_torch(backend, tmp_path, monkeypatch):
     assert len(got) == len(ref) >= 2
     a = ref.boxes[np.argsort(ref.boxes[:, 0])]
     b = got.boxes[np.argsort(got.boxes[:, 0])]
-    # not bit-equal: the fixed-shape export is padded square, torch pads minimally
+    # near, not bit-equal: another runtime (same letterbox, as the input fits the image)
     np.testing.assert_allclose(a, b, atol=0.015 * img.shape[1])
     mtime = target.stat().st_mtime_ns
     again = YoloPoseDetector(imgsz=320, device="cpu", backend=backend, frame_size=size)
