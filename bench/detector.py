@@ -5,9 +5,11 @@
 
 For each backend (torch on cpu, and cuda when present; ONNX Runtime and OpenVINO on the CPU when
 installed, exported once into the cache) and imgsz: YOLO-Pose predict and track (predict +
-Ultralytics' ByteTrack) ms/frame on real frames of the demo clip: the median over all calls of
---repeats rounds that give every frame to every setting in turn (so a busy machine's bursts
-fall on all settings alike), and
+Ultralytics' ByteTrack) ms/frame on real frames of the demo clip, the median over all calls of
+--repeats rounds. Each setting is timed in its own child process, the settings taking turns
+round by round so a busy machine slows them alike: in one process the runtimes' thread pools
+(ONNX Runtime's and OpenVINO's spin after each call) steal the CPU from whoever runs next
+(--in-process shows it: every frame given to every setting in turn). Then
 each backend's speed-up over torch at the same imgsz. Accuracy: per imgsz, each exported
 backend's keypoints against torch's on the same frames (people matched by box IoU >= 0.5;
 mean pixel distance of joints both call confident, and the share of torch's people found).
@@ -21,7 +23,10 @@ with 8 people so its per-frame share is not hidden by a short clip. All ratios c
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -31,6 +36,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from detectors.base import FrameDetections  # noqa: E402
+from detectors.compare import keypoint_agreement  # noqa: E402
 from detectors.front_end import finish_tracks  # noqa: E402
 from detectors.tracking import TrackStore, select_tracks  # noqa: E402
 from detectors.yolo import YoloPoseDetector  # noqa: E402
@@ -48,38 +54,6 @@ def _frames(path: Path, n: int) -> tuple[list[np.ndarray], float]:
             if len(out) == n:
                 break
     return out, (time.perf_counter() - t0) / len(out)
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of (N, 4) and (M, 4) xyxy boxes."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(-1)
-    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
-    return inter / (area(a)[:, None] + area(b)[None, :] - inter + 1e-9)
-
-
-def keypoint_agreement(
-    ref: list[FrameDetections], got: list[FrameDetections], min_score: float = 0.5
-) -> tuple[float, float, int]:
-    """(mean px distance of joints confident in both, share of ref people matched, joints used);
-    people are paired greedily by box IoU >= 0.5, per frame."""
-    dists: list[np.ndarray] = []
-    found = total = 0
-    for r, g in zip(ref, got, strict=True):
-        total += len(r)
-        if len(r) == 0 or len(g) == 0:
-            continue
-        iou = _iou(r.boxes, g.boxes)
-        while iou.size and iou.max() >= 0.5:
-            i, j = np.unravel_index(int(iou.argmax()), iou.shape)
-            both = (r.scores[i] >= min_score) & (g.scores[j] >= min_score)
-            dists.append(np.linalg.norm(r.keypoints[i] - g.keypoints[j], axis=-1)[both])
-            iou[i, :] = iou[:, j] = -1
-            found += 1
-    d = np.concatenate(dists) if dists else np.zeros(0)
-    mean = float(d.mean()) if d.size else float("nan")
-    return mean, found / max(total, 1), int(d.size)
 
 
 def _synthetic_store(frames: int, people: int, rng: np.random.Generator) -> TrackStore:
@@ -157,6 +131,28 @@ def _time_round(
                 times.setdefault((*key, mode), []).append(time.perf_counter() - t0)
 
 
+def _child_times(args: argparse.Namespace, dev: str, backend: str, sz: int) -> dict:
+    """{"predict": [s, ...], "track": [s, ...]} of one setting, timed in a fresh process."""
+    cmd = [
+        sys.executable, __file__, "--child", dev, backend, str(sz), "--frames", str(args.frames),
+        "--threads", str(args.threads), "--video", str(args.video),
+    ]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _run_child(args: argparse.Namespace) -> None:
+    """--child DEV BACKEND SZ: time that one setting (after warm-up) and print JSON."""
+    dev, backend, sz = args.child[0], args.child[1], int(args.child[2])
+    frames, _ = _frames(args.video, args.frames)
+    key = (f"{dev}/{backend}", sz)
+    size = (frames[0].shape[1], frames[0].shape[0])
+    dets = {key: YoloPoseDetector(imgsz=sz, device=dev, backend=backend, frame_size=size)}
+    times: dict[tuple[str, int, str], list[float]] = {}
+    _time_round(dets, frames, times)
+    print(json.dumps({m: times[(*key, m)] for m in ("predict", "track")}))
+
+
 def _print_speed(
     dets: dict[tuple[str, int], YoloPoseDetector],
     times: dict[tuple[str, int, str], list[float]],
@@ -209,9 +205,14 @@ def main() -> None:
         "--backends", nargs="+", default=None, help="torch onnx openvino (default: all installed)"
     )
     ap.add_argument("--repeats", type=int, default=3, help="interleaved rounds (median kept)")
+    ap.add_argument("--in-process", action="store_true", help="time all settings in one process")
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.child:
+        _run_child(args)
+        return
     frames, decode_s = _frames(args.video, args.frames)
     backends = args.backends or _installed_backends()
     runs = [("cpu", b) for b in backends]
@@ -228,7 +229,9 @@ def main() -> None:
         f"selection+remap+cleaning {t_end * 1e6:.1f} us/frame (10 min, 30 fps, 8 people)"
     )
     dets = {
-        (f"{dev}/{b}", sz): YoloPoseDetector(imgsz=sz, device=dev, backend=b)
+        (f"{dev}/{b}", sz): YoloPoseDetector(
+            imgsz=sz, device=dev, backend=b, frame_size=(frames[0].shape[1], frames[0].shape[0])
+        )
         for dev, b in runs
         for sz in args.imgsz
     }  # exports happen here, before any timing
@@ -237,10 +240,17 @@ def main() -> None:
             print(f"note: {name} {sz}: {note}")
     times: dict[tuple[str, int, str], list[float]] = {}
     for _ in range(args.repeats):
-        _time_round(dets, frames, times)
+        if args.in_process:
+            _time_round(dets, frames, times)
+            continue
+        for name, sz in dets:
+            dev, backend = name.split("/")
+            for mode, t in _child_times(args, dev, backend, sz).items():
+                times.setdefault((name, sz, mode), []).extend(t)
     _print_speed(dets, times, decode_s, rest)
     print(
-        "x torch = cpu/torch ms / this ms at the same imgsz (medians of per-frame calls); "
+        f"x torch = cpu/torch ms / this ms at the same imgsz (medians of per-frame calls, "
+        f"{'one process' if args.in_process else 'a process per setting and round'}); "
         "rest % = (our bookkeeping + end-of-video work) / (detector + tracker) per frame"
     )
     _print_agreement(dets, frames)

@@ -18,6 +18,8 @@ to the per-variant table (it only pays on CPUs with AVX512-BF16 or AMX; others e
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import sys
 import time
 import types
@@ -27,6 +29,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from hgmamba_core.device import cpu_has_bf16
 from hgmamba_core.model import build_model
 from hgmamba_core.model.complexity import count_macs
 from hgmamba_core.model.mamba_stream import ShuffleMamba
@@ -84,32 +87,19 @@ def bench(variant: str, device: str, batch: int, repeats: int, amp: bool) -> dic
     }
 
 
-def cpu_has_bf16() -> bool:
-    """AVX512-BF16 or AMX-BF16 in /proc/cpuinfo (Linux); elsewhere unknown, so False."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def _import_motionagformer(path: Path) -> type:
     """MotionAGFormer's class from a local checkout. Its only non-torch import is timm's
     DropPath, built only when drop_path > 0; without timm a stand-in module is registered."""
     if not (path / "model" / "MotionAGFormer.py").is_file():
         sys.exit(f"--motionagformer: no model/MotionAGFormer.py under {path}")
-    try:
-        import timm.models.layers  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("timm") is None:
         layers = types.ModuleType("timm.models.layers")
         layers.DropPath = nn.Identity  # eval with drop_path=0 never uses it
         for name in ("timm", "timm.models"):
             sys.modules[name] = types.ModuleType(name)
         sys.modules["timm.models.layers"] = layers
     sys.path.insert(0, str(path))
-    from model.MotionAGFormer import MotionAGFormer
-
-    return MotionAGFormer
+    return importlib.import_module("model.MotionAGFormer").MotionAGFormer
 
 
 def motionagformer_xs(path: Path) -> nn.Module:

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from lifter import cpu_has_bf16  # bench/ is on sys.path when run as a script
 
 from hgmamba_core.data.h36m import load_h36m
 from hgmamba_core.data.windows import clip_inputs
+from hgmamba_core.device import cpu_has_bf16
 from hgmamba_core.model.checkpoint import load_lifter
 
 REPO = Path(__file__).resolve().parents[1]

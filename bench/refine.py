@@ -23,9 +23,9 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from detector import keypoint_agreement  # noqa: E402  (bench/ is on sys.path as a script)
 
 from detectors.base import FrameDetections  # noqa: E402
+from detectors.compare import keypoint_agreement  # noqa: E402
 from detectors.refine import CropRefiner  # noqa: E402
 from detectors.yolo import YoloPoseDetector  # noqa: E402
 from hgmamba_core.video import VideoReader  # noqa: E402

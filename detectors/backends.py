@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import math
 import os
 import shutil
 import sys
@@ -32,6 +33,25 @@ REQUIREMENTS: dict[str, tuple[str, ...]] = {
 }
 EXTRAS = {"onnx": "onnx", "openvino": "openvino"}
 AUTO_ORDER = ("openvino", "onnx")  # fastest first on the 2-core CPU we measured
+Size = int | tuple[int, int]  # imgsz: square side, or (height, width) fitted to the video
+
+
+def fitted_input(imgsz: int, frame_size: tuple[int, int] | None) -> Size:
+    """The fixed export input for frames of `frame_size` (w, h): the long side `imgsz`, the short
+    one the smallest multiple of 32 that holds the scaled frame. A square export of a 4:3 or
+    16:9 video would spend 33-78 % more pixels on padding than torch's own letterbox does."""
+    if frame_size is None:
+        return imgsz
+    w, h = frame_size
+    scaled = round(imgsz * min(w, h) / max(w, h))  # the short side after scaling, as torch
+    short = max(32, min(imgsz, math.ceil(scaled / 32) * 32))
+    return (short, imgsz) if w >= h else (imgsz, short)
+
+
+def _size_tag(imgsz: Size) -> str:
+    if isinstance(imgsz, tuple):
+        return f"{imgsz[0]}x{imgsz[1]}"
+    return str(int(imgsz))
 
 
 def is_installed(module: str) -> bool:
@@ -89,12 +109,12 @@ def weights_digest(weights: str | os.PathLike) -> str:
 
 
 def export_path(
-    weights: str | os.PathLike, imgsz: int, backend: str, root: Path | None = None
+    weights: str | os.PathLike, imgsz: Size, backend: str, root: Path | None = None
 ) -> Path:
     """Where the export of these weights for this imgsz lives (a file for onnx, a folder for
     openvino, as Ultralytics loads them)."""
     src = Path(weights)
-    stem = f"{src.stem}-{weights_digest(src)}-{int(imgsz)}"
+    stem = f"{src.stem}-{weights_digest(src)}-{_size_tag(imgsz)}"
     folder = (root or cache_root()) / backend
     if backend == "onnx":
         return folder / f"{stem}.onnx"
@@ -109,7 +129,7 @@ def _is_complete(path: Path) -> bool:
     return path.is_file() and path.stat().st_size > 0
 
 
-def _run_export(pt: Path, backend: str, imgsz: int) -> Path:
+def _run_export(pt: Path, backend: str, imgsz: Size) -> Path:
     """Ultralytics' exporter on a scratch copy of the weights; returns what it wrote."""
     from detectors.yolo import import_yolo, quiet_ultralytics
 
@@ -117,14 +137,14 @@ def _run_export(pt: Path, backend: str, imgsz: int) -> Path:
     with quiet_ultralytics(), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit.trace deprecation, not ours
         out = yolo_cls(str(pt), task="pose").export(
-            format=backend, imgsz=imgsz, simplify=True, dynamic=False, device="cpu",
+            format=backend, imgsz=list(imgsz) if isinstance(imgsz, tuple) else imgsz, simplify=True, dynamic=False, device="cpu",
             verbose=False,
         )  # fmt: skip
     return Path(out)
 
 
 def export_weights(
-    weights: str | os.PathLike, imgsz: int, backend: str, root: Path | None = None
+    weights: str | os.PathLike, imgsz: Size, backend: str, root: Path | None = None
 ) -> Path:
     """The cached export of local .pt `weights` for `backend` and `imgsz`, made on first use.
 
@@ -142,7 +162,7 @@ def export_weights(
             f"cannot write the {backend} cache in {folder}: {e.strerror or e}"
         ) from None
     print(
-        f"exporting the detector to {backend} for imgsz {imgsz} (once; kept in {folder})",
+        f"exporting the detector to {backend} for imgsz {_size_tag(imgsz)} (once; kept in {folder})",
         file=sys.stderr,
     )
     try:

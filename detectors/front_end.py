@@ -212,7 +212,7 @@ def detect_video(
     info = reader.info
     notes: list[str] = []
     with reader:
-        det = detector or _load_yolo(weights, imgsz, device, conf, backend, refine_crops)
+        det = detector or _load_yolo(weights, imgsz, device, conf, backend, refine_crops, info.size)
         notes.extend(getattr(det, "notes", ()))  # e.g. an export that fell back to torch
         det.reset()
         store = TrackStore()
@@ -303,10 +303,13 @@ def _load_yolo(
     conf: float,
     backend: str,
     refine: bool = False,
+    frame_size: tuple[int, int] | None = None,
 ) -> Pose2DDetector:
     from detectors.yolo import YoloPoseDetector
 
-    det = YoloPoseDetector(weights, imgsz=imgsz, device=device, conf=conf, backend=backend)
+    det = YoloPoseDetector(
+        weights, imgsz=imgsz, device=device, conf=conf, backend=backend, frame_size=frame_size
+    )
     if not refine:
         return det
     from detectors.refine import DEFAULT_CROP_IMGSZ, CropRefiner

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from detectors.base import FrameDetections, Pose2DDetector
+from detectors.compare import box_iou
 
 DEFAULT_CROP_IMGSZ = 256
 CROP_MARGIN = 0.25  # of the box's width/height, on each side: limbs outside the box fit
@@ -29,19 +30,11 @@ def crop_window(box: np.ndarray, size: tuple[int, int], margin: float = CROP_MAR
     return x0, y0, int(min(w, np.ceil(x2 + mx))), int(min(h, np.ceil(y2 + my)))
 
 
-def _box_iou(a: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    lt = np.maximum(a[:2], boxes[:, :2])
-    rb = np.minimum(a[2:], boxes[:, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(-1)
-    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
-    return inter / (area(a) + area(boxes) - inter + 1e-9)
-
-
 def _pick(found: FrameDetections, box: np.ndarray) -> int | None:
     """The crop detection that is the tracked person (best IoU with its box), if any."""
     if len(found) == 0:
         return None
-    iou = _box_iou(box, found.boxes)
+    iou = box_iou(box[None], found.boxes)[0]
     best = int(iou.argmax())
     return best if iou[best] >= MIN_IOU else None
 

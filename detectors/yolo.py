@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from detectors.backends import choose_backend, export_weights
+from detectors.backends import Size, choose_backend, export_weights, fitted_input
 from detectors.base import FrameDetections
 from hgmamba_core.assets import ASSETS_ENV, assets_dirs
 from hgmamba_core.device import resolve_device
@@ -128,7 +128,9 @@ class YoloPoseDetector:
         conf: float = 0.25,
         tracker: str = TRACKER_CFG,
         backend: str = "torch",
+        frame_size: tuple[int, int] | None = None,
     ) -> None:
+        """frame_size (w, h) of the video, when known, shapes a fixed-size export to it."""
         if imgsz < 32 or imgsz % 32:
             raise HGMambaError(f"--detector-imgsz must be a positive multiple of 32, got {imgsz}")
         if not 0.0 < conf < 1.0:
@@ -144,7 +146,8 @@ class YoloPoseDetector:
         self.device = _ultra_device(device)
         self.tracker = tracker
         self.notes: list[str] = []  # one-line remarks for the run's summary (a fallback)
-        self.backend = self._pick_backend(backend, download)
+        self.input_size: Size = self.imgsz  # what predict is given; torch letterboxes itself
+        self.backend = self._pick_backend(backend, download, fitted_input(self.imgsz, frame_size))
         yolo_cls = import_yolo()
         try:
             with quiet_ultralytics():
@@ -166,7 +169,7 @@ class YoloPoseDetector:
                 f"{self.weights} is a '{self.model.task}' model, not a pose model (need *-pose.pt)"
             )
 
-    def _pick_backend(self, requested: str, download: bool) -> str:
+    def _pick_backend(self, requested: str, download: bool, size: Size) -> str:
         """The backend that will run, exporting (or reusing) the weights for it; torch with a
         note when the export fails, since torch runs the same weights, only slower."""
         exportable = not download and self.weights.endswith(".pt")
@@ -178,15 +181,20 @@ class YoloPoseDetector:
                 return "torch"
             raise HGMambaError(f"--detector-backend {backend} needs local .pt detector weights")
         try:
-            self.weights = str(export_weights(self.weights, self.imgsz, backend))
+            self.weights = str(export_weights(self.weights, size, backend))
         except HGMambaError as e:
             self.notes.append(f"{e}; running the detector with torch instead")
             return "torch"
+        self.input_size = size
         return backend
 
     def _kwargs(self) -> dict[str, Any]:
         return dict(
-            imgsz=self.imgsz, conf=self.conf, device=self.device, verbose=False, classes=[0]
+            imgsz=list(self.input_size) if isinstance(self.input_size, tuple) else self.input_size,
+            conf=self.conf,
+            device=self.device,
+            verbose=False,
+            classes=[0],
         )
 
     def detect(self, frame: np.ndarray) -> FrameDetections:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from hgmamba_core.errors import HGMambaError
@@ -21,3 +23,13 @@ def resolve_device(name: str = "auto") -> torch.device:
             "--device cuda asked for, but no CUDA GPU is available: use --device cpu"
         )
     return dev
+
+
+def cpu_has_bf16() -> bool:
+    """AVX512-BF16 or AMX-BF16 in /proc/cpuinfo: without them CPU bf16 is emulated and slower
+    than float32 (bench/lifter.py). Unknown (non-Linux) counts as no."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags

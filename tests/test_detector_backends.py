@@ -16,6 +16,7 @@ from detectors.backends import (
     cache_root,
     choose_backend,
     export_path,
+    fitted_input,
     missing_packages,
 )
 from detectors.yolo import YoloPoseDetector
@@ -68,11 +69,21 @@ def test_cache_path_keyed_by_content_and_size(tmp_path, monkeypatch):
     assert export_path(b, 320, "onnx") != pa  # same name, other content
     assert export_path(c, 320, "onnx").name.split("-")[1] == pa.name.split("-")[1]  # same content
     assert export_path(a, 640, "onnx") != pa
+    assert export_path(a, (256, 320), "onnx").name.endswith("-256x320.onnx")
     ov = export_path(a, 320, "openvino")
     assert ov.parent == tmp_path / "c" / "openvino" and ov.name.endswith("_openvino_model")
     monkeypatch.delenv("HGMAMBA_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache_root() == tmp_path / "xdg" / "hgmamba"
+
+
+def test_fixed_export_input_fits_the_video_like_torchs_letterbox():
+    assert fitted_input(640, (768, 576)) == (480, 640)  # 4:3, torch's own 640x480
+    assert fitted_input(640, (1280, 720)) == (384, 640)  # 16:9: 360 rounded up to 32
+    assert fitted_input(960, (576, 768)) == (960, 736)  # portrait: (height, width)
+    assert fitted_input(640, (500, 500)) == (640, 640)
+    assert fitted_input(320, (4000, 10)) == (32, 320)  # never below one stride
+    assert fitted_input(640, None) == 640  # size unknown: square
 
 
 def test_failed_export_falls_back_to_torch(tmp_path, monkeypatch):
@@ -105,17 +116,18 @@ def test_real_export_matches_torch(backend, tmp_path, monkeypatch):
     monkeypatch.setenv("HGMAMBA_CACHE", str(tmp_path / "cache"))
     img = _ultra_image("zidane.jpg")
     ref = YoloPoseDetector(imgsz=320, device="cpu", backend="torch").detect(img)
-    det = YoloPoseDetector(imgsz=320, device="cpu", backend=backend)
-    assert det.backend == backend and det.notes == []
+    size = (img.shape[1], img.shape[0])
+    det = YoloPoseDetector(imgsz=320, device="cpu", backend=backend, frame_size=size)
+    assert det.backend == backend and det.notes == [] and det.input_size == (192, 320)
     target = Path(det.weights)
     assert list(target.parent.iterdir()) == [target]  # no scratch left behind
     got = det.detect(img)
     assert len(got) == len(ref) >= 2
     a = ref.boxes[np.argsort(ref.boxes[:, 0])]
     b = got.boxes[np.argsort(got.boxes[:, 0])]
-    # not bit-equal: the fixed-shape export is padded square, torch pads minimally
+    # near, not bit-equal: another runtime (same letterbox, as the input fits the image)
     np.testing.assert_allclose(a, b, atol=0.015 * img.shape[1])
     mtime = target.stat().st_mtime_ns
-    again = YoloPoseDetector(imgsz=320, device="cpu", backend=backend)
+    again = YoloPoseDetector(imgsz=320, device="cpu", backend=backend, frame_size=size)
     assert again.weights == det.weights and target.stat().st_mtime_ns == mtime  # reused
     shutil.rmtree(tmp_path / "cache")

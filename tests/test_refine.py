@@ -49,3 +49,15 @@ def test_refiner_keeps_boxes_and_ids_and_moves_keypoints_little(frames):
             assert np.median(d[both] / np.repeat(h, 17).reshape(d.shape)[both]) < 0.1
     tracked = refiner.track(frames[0])
     assert (tracked.track_ids >= 0).all()
+
+
+def test_keypoint_agreement_pairs_people_by_box():
+    from detectors.base import FrameDetections
+    from detectors.compare import keypoint_agreement
+
+    kp = np.random.default_rng(0).uniform(0, 100, (2, 17, 2))
+    boxes = np.array([[0, 0, 50, 100], [200, 0, 250, 100]])
+    a = FrameDetections(kp, np.ones((2, 17)), boxes, np.ones(2), [-1, -1])
+    b = FrameDetections(kp[::-1] + 3.0, np.ones((2, 17)), boxes[::-1], np.ones(2), [-1, -1])
+    mean, share, joints = keypoint_agreement([a, a], [b, FrameDetections.empty()])
+    assert mean == pytest.approx(np.hypot(3, 3)) and share == 0.5 and joints == 34
