@@ -276,3 +276,26 @@ def test_checkpoint_records_recipe_and_lift_applies_its_normalization(h36m_dir, 
     np.testing.assert_allclose(lifter.lift_track(small), got, atol=1e-4)
     screen = Lifter(model, T=9, flip=False, input_norm=InputNorm("screen")).lift_track(track)
     assert np.abs(screen - got).max() > 1e-4  # the normalization matters to this model
+
+
+def test_wild_bench_set_is_fixed_and_stratified_by_pitch(h36m_dir, tmp_path):
+    from hgmamba_core.data.wild_bench import (
+        PITCH_BUCKETS,
+        build_wild_set,
+        score_windows,
+        stress_inputs,
+    )
+
+    data = write_mini_h36m(h36m_dir, tmp_path / "h36m", frames=120)
+    a = build_wild_set(data, per_bucket=2, subjects=["S9"], length=9)
+    b = build_wild_set(data, per_bucket=2, subjects=["S9"], length=9)
+    np.testing.assert_array_equal(a.inputs, b.inputs)  # same seed, same windows
+    assert a.inputs.shape == (8, 9, 17, 3) and sorted(a.bucket.tolist()) == [0, 0, 1, 1, 2, 2, 3, 3]
+    for p, k in zip(a.pitch_deg, a.bucket, strict=True):
+        lo, hi = PITCH_BUCKETS[k]
+        assert lo <= p <= hi
+    assert np.abs(a.targets[..., 0, :]).max() == 0
+    s = stress_inputs(a, share=0.2)
+    zero = s[..., 2] == 0
+    assert 0.1 < zero.mean() < 0.3 and (a.inputs[..., 2][zero] > 0).any()
+    assert score_windows(a.targets, a.targets) == {"p1": 0.0, "p2": pytest.approx(0.0, abs=1e-6)}
