@@ -100,13 +100,11 @@ class VideoReader:
     After (or during) iteration: `frames_read`, `timestamps` (seconds from the first frame),
     `mean_fps` (the rate the timestamps imply; the stated rate before two frames are read),
     `variable_frame_rate`, `skipped_packets`. `fps` overrides the rate for every kind (needed
-    for image folders, which have none). `strict` is accepted for compatibility and ignored: a
-    header/decode frame-count mismatch is never an error. Use as a context manager or close().
+    for image folders, which have none). A header/decode frame-count mismatch is never an
+    error (see mismatch_note). Use as a context manager or close().
     """
 
-    def __init__(
-        self, path: str | os.PathLike, strict: bool = False, fps: float | None = None
-    ) -> None:
+    def __init__(self, path: str | os.PathLike, fps: float | None = None) -> None:
         self.path = Path(path)
         self.frames_read = 0
         self.timestamps: list[float] = []
@@ -304,9 +302,7 @@ def probe_video(path: str | os.PathLike, fps: float | None = None) -> VideoInfo:
         return r.info
 
 
-def iter_frames(
-    path: str | os.PathLike, strict: bool = False, fps: float | None = None
-) -> Iterator[np.ndarray]:
+def iter_frames(path: str | os.PathLike, fps: float | None = None) -> Iterator[np.ndarray]:
     """Yield the frames of a source one at a time (closes the file when done)."""
     with VideoReader(path, fps=fps) as r:
         yield from r
