@@ -136,6 +136,7 @@ MAX_SPAN_X_M = 3.0
 MAX_SPAN_Y_M = 4.0
 MIN_SPAN_M = 1.4
 BOX_ZOOM = 1.35  # the people sit inside the box; its empty corners may leave the panel
+FOCAL_LENGTH = 0.6  # mplot3d perspective (1 / tan(half field of view)): no empty margin
 
 
 def _finite_points(*poses: np.ndarray | None) -> np.ndarray:
@@ -233,22 +234,35 @@ def _apply_limits(ax, limits: np.ndarray) -> None:
     ax.set_box_aspect((x1 - x0, y1 - y0, z1 - z0), zoom=BOX_ZOOM)
 
 
-def draw_floor_grid(ax, limits: np.ndarray, region: np.ndarray | None = None) -> list:
-    """Grid lines at z = 0 under the people only: `region` (default the limits) cut to the
-    limits. Returns the line artists (a moving window removes and redraws them)."""
+def floor_grid_lines(
+    limits: np.ndarray, region: np.ndarray | None = None
+) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """Grid segments ((2, 3) each, z = 0) under the people only: `region` (default the limits)
+    cut to the limits, and the closed edge (5, 3); ([], None) when nothing is left."""
     (x0, x1), (y0, y1) = region if region is not None else limits[:2]
     x0, x1 = max(x0, limits[0, 0]), min(x1, limits[0, 1])
     y0, y1 = max(y0, limits[1, 0]), min(y1, limits[1, 1])
     if x1 <= x0 or y1 <= y0:
-        return []
+        return [], None
     step = _grid_step(max(limits[0, 1] - limits[0, 0], limits[1, 1] - limits[1, 0]) / 2)
     xs = np.arange(np.ceil(x0 / step) * step, x1 + 1e-9, step)
     ys = np.arange(np.ceil(y0 / step) * step, y1 + 1e-9, step)
+    segs = [np.array([[x, y0, 0.0], [x, y1, 0.0]]) for x in xs]
+    segs += [np.array([[x0, y, 0.0], [x1, y, 0.0]]) for y in ys]
+    edge = np.array([[x0, y0, 0.0], [x1, y0, 0.0], [x1, y1, 0.0], [x0, y1, 0.0], [x0, y0, 0.0]])
+    return segs, edge
+
+
+def draw_floor_grid(ax, limits: np.ndarray, region: np.ndarray | None = None) -> list:
+    """floor_grid_lines drawn on a Matplotlib 3D axes. Returns the line artists (a moving
+    window removes and redraws them)."""
+    segs, edge = floor_grid_lines(limits, region)
+    if edge is None:
+        return []
     kw = {"color": (0.78, 0.78, 0.78), "lw": 0.7, "zorder": 0}
-    lines = [ax.plot([x, x], [y0, y1], [0, 0], **kw)[0] for x in xs]
-    lines += [ax.plot([x0, x1], [y, y], [0, 0], **kw)[0] for y in ys]
-    edge = {"color": (0.6, 0.6, 0.6), "lw": 0.9, "zorder": 0}
-    lines.append(ax.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], [0] * 5, **edge)[0])
+    lines = [ax.plot(s[:, 0], s[:, 1], s[:, 2], **kw)[0] for s in segs]
+    edge_kw = {"color": (0.6, 0.6, 0.6), "lw": 0.9, "zorder": 0}
+    lines.append(ax.plot(edge[:, 0], edge[:, 1], edge[:, 2], **edge_kw)[0])
     return lines
 
 
@@ -261,7 +275,7 @@ def setup_axes3d(
     ax.view_init(elev=view[1], azim=view[0])
     ax.set_axis_off()
     try:  # matplotlib >= 3.6: no empty margin around the 3D box
-        ax.set_proj_type("persp", focal_length=0.6)
+        ax.set_proj_type("persp", focal_length=FOCAL_LENGTH)
     except TypeError:
         ax.set_proj_type("persp")
     return draw_floor_grid(ax, np.asarray(limits, np.float64), region)
@@ -391,6 +405,27 @@ class Skeleton3DPanel:
 
     def close(self) -> None:
         self.fig.clear()
+
+
+RENDER_BACKENDS = ("opencv", "matplotlib")
+
+
+def make_panel(
+    backend: str, size_px: int, limits: np.ndarray, view: tuple[float, float] = DEFAULT_VIEW,
+    track_ids: Iterable[int] = (0,), with_gt: bool = False, region: np.ndarray | None = None,
+    trail: int = 0,
+):  # fmt: skip
+    """The 3D panel of `backend`: 'opencv' (panel_cv.SkeletonCanvasPanel, the default: same
+    projection, ~20x faster) or 'matplotlib' (Skeleton3DPanel, Agg with blitting)."""
+    if backend == "opencv":
+        from hgmamba_core.panel_cv import SkeletonCanvasPanel  # noqa: PLC0415
+
+        return SkeletonCanvasPanel(size_px, limits, view, track_ids, with_gt, region=region,
+                                   trail=trail)  # fmt: skip
+    if backend == "matplotlib":
+        return Skeleton3DPanel(size_px, limits, view, track_ids, with_gt, region=region,
+                               trail=trail)  # fmt: skip
+    raise HGMambaError(f"unknown render backend {backend!r}: use {' or '.join(RENDER_BACKENDS)}")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -536,12 +571,18 @@ def render_video(
     gt: np.ndarray | None = None,
     max_height: int = MAX_PANEL_HEIGHT,
     trail_s: float = 0.0,
+    backend: str = "opencv",
 ) -> Path:
     """Write an H.264 mp4: [input frame + 2D skeleton | 3D skeleton], one output frame per pose
     frame selected by `frames`. `frames_iter` yields BGR frames from frame 0 (None or an
     exhausted input: blank canvas). `gt` (F, 17, 3) metres z-up is drawn dashed in the 3D plot.
     The 3D limits fit the people (panel_limits); `trail_s` seconds of pelvis trail on the floor.
+    `backend` draws the 3D panel: 'opencv' (default) or 'matplotlib' (make_panel).
     """
+    if backend not in RENDER_BACKENDS:
+        raise HGMambaError(
+            f"unknown render backend {backend!r}: use {' or '.join(RENDER_BACKENDS)}"
+        )
     idx = _frame_indices(pose3d.num_frames, frames)
     rate = float(fps or pose3d.fps or (pose2d.fps if pose2d is not None else 0) or 25.0)
     if gt is not None and len(gt) < pose3d.num_frames:
@@ -563,8 +604,8 @@ def render_video(
                     if left is not None:
                         height = min(left.shape[0], max_height)
                         height -= height % 2
-                    panel = Skeleton3DPanel(height, limits[0], view, pose3d.track_ids,
-                                            gt is not None, region=region, trail=trail)  # fmt: skip
+                    panel = make_panel(backend, height, limits[0], view, pose3d.track_ids,
+                                       gt is not None, region=region, trail=trail)  # fmt: skip
                 lim = limits[i - idx.start]
                 right = panel.draw(pose3d.joints[i], None if gt is None else gt[i], lim)
                 if left is None:
