@@ -59,9 +59,8 @@ class ViewProjection:
         """(N, 3) metres -> (N, 2) pixel x, y (float) and (N,) distance from the eye."""
         rel = (np.asarray(pts, dtype=np.float64) - self.centre) * self.scale - self.eye
         cam = rel @ self.axes.T
-        depth = -cam[:, 2]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            xy = self.focal * cam[:, :2] / depth[:, None]
+        depth = -cam[:, 2]  # > 0 in front of the eye: the box never reaches it
+        xy = self.focal * cam[:, :2] / depth[:, None]
         px = (xy[:, 0] - MPL_VIEW_LO) / (MPL_VIEW_HI - MPL_VIEW_LO) * self.size
         py = (MPL_VIEW_HI - xy[:, 1]) / (MPL_VIEW_HI - MPL_VIEW_LO) * self.size
         return np.stack([px, py], 1), depth
@@ -118,11 +117,17 @@ def _dashed(img, a, b, color, thickness: int, dash: float, gap: float) -> None:
         cv2.line(img, _fx(a + d * s / n), _fx(a + d * e / n), color, thickness, cv2.LINE_AA, SHIFT)
 
 
-def _text(img, label: str, x: float, y: float, color, px_size: float, bold: bool, centre: bool):
-    """Hershey text with its baseline at y, `px_size` the font's em size in pixels."""
+def _label_style(label: str, px_size: float, bold: bool = True) -> tuple[str, float, int, int]:
+    """(label, Hershey scale, thickness, width px) for text of em size `px_size` pixels."""
     scale = max(0.3, px_size / 23.0)  # Hershey's width per em is ~0.75 of DejaVu Sans
     thick = 2 if bold and px_size >= 10 else 1
     (tw, _), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+    return label, scale, thick, tw
+
+
+def _text(img, label: str, x: float, y: float, color, px_size: float, bold: bool, centre: bool):
+    """Hershey text with its baseline at y, `px_size` the font's em size in pixels."""
+    _, scale, thick, tw = _label_style(label, px_size, bold)
     org = (int(round(x - tw / 2 if centre else x)), int(round(y)))
     cv2.putText(img, label, org, cv2.FONT_HERSHEY_SIMPLEX, scale, color, thick, cv2.LINE_AA)
 
@@ -163,6 +168,7 @@ class SkeletonCanvasPanel:
         self.trail = int(trail)
         self._history: list[list[np.ndarray]] = [[] for _ in ids]
         self._region = region
+        self._labels = [_label_style(f"id {i}", _px(max(7, self.size / 70))) for i in ids]
         self._limits = np.asarray(limits, dtype=np.float64)
         self._set_background()
 
@@ -174,12 +180,12 @@ class SkeletonCanvasPanel:
         )
         img = np.full((self.size, self.size, 3), 255, np.uint8)
         segs, edge = r.floor_grid_lines(self._limits, self._region)
-        for seg in segs:
-            (a, b), _ = self.proj.project(seg)
-            cv2.line(img, _fx(a), _fx(b), GRID_BGR, 1, cv2.LINE_AA, SHIFT)
+        if segs:
+            ends, _ = self._fixed(np.concatenate(segs))
+            for a, b in zip(ends[0::2].tolist(), ends[1::2].tolist(), strict=True):
+                cv2.line(img, a, b, GRID_BGR, 1, cv2.LINE_AA, SHIFT)
         if edge is not None:
-            pts, _ = self.proj.project(edge)
-            poly = np.round(pts * (1 << SHIFT)).astype(np.int32)
+            poly = self._fixed(edge)[0].astype(np.int32)
             cv2.polylines(
                 img, [poly], True, EDGE_BGR, max(1, int(round(_px(0.9)))), cv2.LINE_AA, SHIFT
             )
@@ -209,21 +215,29 @@ class SkeletonCanvasPanel:
         self._set_background()
 
     # ------------------------------------------------------------------ per frame
-    def _bones_px(self, joints: np.ndarray):
-        """Clipped bone end points in pixels and each bone's mean depth; None where hidden."""
-        a, b, keep = clip_segments(joints[self.bones[:, 0]], joints[self.bones[:, 1]], self._limits)
-        pa, da = self.proj.project(a)
-        pb, db = self.proj.project(b)
-        return pa, pb, (da + db) / 2, keep
+    def _fixed(self, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 3) metres -> (N, 2) int64 sub-pixel coordinates (0 where not finite), depth."""
+        xy, depth = self.proj.project(pts)
+        return np.round(np.nan_to_num(xy) * (1 << SHIFT)).astype(np.int64), depth
+
+    def _bones_fixed(self, joints: np.ndarray):
+        """Every bone of (n, 17, 3) joints cut to the limits: (n*B, 2) start and end points,
+        mean depth and a kept mask, bones of person p at rows p*B .. p*B + B - 1."""
+        a, b, keep = clip_segments(joints[:, self.bones[:, 0]].reshape(-1, 3),
+                                   joints[:, self.bones[:, 1]].reshape(-1, 3), self._limits)  # fmt: skip
+        xy, depth = self._fixed(np.concatenate([a, b]))
+        m = len(a)
+        return xy[:m], xy[m:], (depth[:m] + depth[m:]) / 2, keep
 
     def _draw_gt(self, img: np.ndarray, gt: np.ndarray) -> None:
-        pa, pb, _, keep = self._bones_px(np.asarray(gt, dtype=np.float64).reshape(NUM_JOINTS, 3))
+        g = np.asarray(gt, dtype=np.float64).reshape(1, NUM_JOINTS, 3)
+        a, b, keep = clip_segments(g[0, self.bones[:, 0]], g[0, self.bones[:, 1]], self._limits)
+        xy, _ = self.proj.project(np.concatenate([a, b]))
         th = max(1, int(round(_px(self.lw * 0.8))))
         color = _bgr(self._r.GT_COLOR)
+        dash, gap = _px(3.7 * self.lw * 0.8), _px(1.6 * self.lw * 0.8)
         for k in np.flatnonzero(keep):
-            _dashed(
-                img, pa[k], pb[k], color, th, _px(3.7 * self.lw * 0.8), _px(1.6 * self.lw * 0.8)
-            )
+            _dashed(img, xy[k], xy[len(a) + k], color, th, dash, gap)
 
     def _draw_trail(self, img: np.ndarray, p: int, pelvis: np.ndarray) -> None:
         hist = self._history[p]
@@ -231,32 +245,14 @@ class SkeletonCanvasPanel:
         del hist[: max(0, len(hist) - self.trail)]
         h = np.array(hist)
         h = h[np.isfinite(h).all(-1)]
-        if len(h) < 2:
-            return
         h3 = np.c_[h, np.zeros(len(h))]
         h3 = h3[inside(h3, self._limits)]
         if len(h3) < 2:
             return
-        pts, _ = self.proj.project(h3)
-        poly = np.round(pts * (1 << SHIFT)).astype(np.int32)
+        poly, _ = self._fixed(h3)
         th = max(1, int(round(_px(self.lw * 0.8))))
         color = _bgr(self._r.person_color(p), over_white=0.6)
-        cv2.polylines(img, [poly], False, color, th, cv2.LINE_AA, SHIFT)
-
-    def _mean_depth(self, j: np.ndarray) -> float:
-        ok = np.isfinite(j).all(-1)
-        return float(self.proj.project(j[ok])[1].mean()) if ok.any() else 0.0
-
-    def _draw_person(self, img: np.ndarray, p: int, j: np.ndarray) -> None:
-        pa, pb, depth, keep = self._bones_px(j)
-        for k in sorted(np.flatnonzero(keep), key=lambda k: -depth[k]):
-            cv2.line(img, _fx(pa[k]), _fx(pb[k]), self.colors[p][k], self.thick, cv2.LINE_AA, SHIFT)
-        ok = inside(j, self._limits)
-        if ok.any():
-            pts, _ = self.proj.project(j[ok])
-            rad = int(round(self.dot_r * (1 << SHIFT)))
-            for q in pts:
-                cv2.circle(img, _fx(q), rad, self.dot_colors[p], -1, cv2.LINE_AA, SHIFT)
+        cv2.polylines(img, [poly.astype(np.int32)], False, color, th, cv2.LINE_AA, SHIFT)
 
     def _draw_label(self, img: np.ndarray, p: int, j: np.ndarray) -> None:
         ok = np.isfinite(j).all(-1)
@@ -267,26 +263,44 @@ class SkeletonCanvasPanel:
         if not (x0 <= top[0] <= x1 and y0 <= top[1] <= y1):
             return
         (q,), _ = self.proj.project((top + [0.0, 0.0, 0.18])[None])
-        fs = _px(max(7, self.size / 70))
-        _text(img, f"id {self.ids[p]}", q[0], q[1], self.pcolors[p], fs, True, True)
+        label, scale, thick, width = self._labels[p]
+        org = (int(round(q[0] - width / 2)), int(round(q[1])))
+        cv2.putText(img, label, org, cv2.FONT_HERSHEY_SIMPLEX, scale, self.pcolors[p], thick,
+                    cv2.LINE_AA)  # fmt: skip
 
     def draw(
         self, joints: np.ndarray, gt: np.ndarray | None = None, limits: np.ndarray | None = None
     ) -> np.ndarray:
-        """joints (P, 17, 3) metres (NaN = missing), gt (17, 3) or None -> BGR (S, S, 3) uint8."""
+        """joints (P, 17, 3) metres (NaN = missing), gt (17, 3) or None -> BGR (S, S, 3) uint8.
+
+        People are drawn far to near, and each person's bones far to near (painter's order)."""
         if limits is not None:
             self.set_limits(limits)
         joints = np.asarray(joints, dtype=np.float64).reshape(-1, NUM_JOINTS, 3)
+        n = min(len(joints), len(self.ids))
+        joints = joints[:n]
         img = self._background.copy()
         if gt is not None and self.with_gt:
             self._draw_gt(img, gt)
-        n = min(len(joints), len(self.ids))
         if self.trail > 0:
             for p in range(n):
                 self._draw_trail(img, p, joints[p, 0])
-        order = sorted(range(n), key=lambda p: -self._mean_depth(joints[p]))
+        pa, pb, bdepth, keep = self._bones_fixed(joints)
+        jxy, jdepth = self._fixed(joints.reshape(-1, 3))
+        jok = inside(joints.reshape(-1, 3), self._limits)
+        nb, nj = len(self.bones), NUM_JOINTS
+        person_depth = [float(jdepth[p * nj : (p + 1) * nj][jok[p * nj : (p + 1) * nj]].mean())
+                        if jok[p * nj : (p + 1) * nj].any() else 0.0 for p in range(n)]  # fmt: skip
+        order = sorted(range(n), key=lambda p: -person_depth[p])
+        rad = int(round(self.dot_r * (1 << SHIFT)))
+        pa, pb, jxy = pa.tolist(), pb.tolist(), jxy.tolist()
         for p in order:
-            self._draw_person(img, p, joints[p])
+            rows = p * nb + np.argsort(-bdepth[p * nb : (p + 1) * nb])
+            colors = self.colors[p]
+            for k in rows[keep[rows]].tolist():
+                cv2.line(img, pa[k], pb[k], colors[k - p * nb], self.thick, cv2.LINE_AA, SHIFT)
+            for k in np.flatnonzero(jok[p * nj : (p + 1) * nj]).tolist():
+                cv2.circle(img, jxy[p * nj + k], rad, self.dot_colors[p], -1, cv2.LINE_AA, SHIFT)
         if self.multi:
             for p in order:
                 self._draw_label(img, p, joints[p])

@@ -47,15 +47,14 @@ def bone_colors(person: int | None) -> list[tuple[float, float, float]]:
         if person is None:
             out.append(bone_color(child))
             continue
-        base = np.asarray(person_color(person))
+        base = person_color(person)
         side = bone_color(child)
         if side == bone_color(11):  # left
-            c = base + (1.0 - base) * 0.45
+            out.append(tuple(v + (1.0 - v) * 0.45 for v in base))
         elif side == bone_color(14):  # right
-            c = base * 0.6
+            out.append(tuple(v * 0.6 for v in base))
         else:
-            c = base
-        out.append(tuple(float(v) for v in c))
+            out.append(base)
     return out
 
 
@@ -64,25 +63,35 @@ def _bgr255(rgb: tuple[float, float, float]) -> tuple[int, int, int]:
 
 
 # --------------------------------------------------------------------------- 2D overlay
-def _blend_line(img, p0, p1, color, thickness, alpha) -> None:
-    """Anti-aliased line drawn with opacity `alpha`, blending only its bounding box."""
+def _blend_skeleton(img, kp: np.ndarray, lines: list, dots: list, thickness: int) -> None:
+    """Draw one person's bones and joints with per-item opacity, blending only their box.
+
+    kp (17, 2) pixels; lines: (joint a, joint b, bgr, alpha); dots: (joint, bgr, alpha).
+    Why one pass: the colours go solid onto a copy of the box and the opacities, anti-aliased,
+    into a mask, then a single weighted blend; one blend per bone cost ~10 ms for 8 people.
+    Where items overlap the later one wins (as with sequential blending, less see-through).
+    """
     h, w = img.shape[:2]
-    pad = thickness + 2
-    x0 = max(int(min(p0[0], p1[0])) - pad, 0)
-    y0 = max(int(min(p0[1], p1[1])) - pad, 0)
-    x1 = min(int(max(p0[0], p1[0])) + pad + 1, w)
-    y1 = min(int(max(p0[1], p1[1])) + pad + 1, h)
+    used = sorted({j for a, b, _, _ in lines for j in (a, b)} | {j for j, _, _ in dots})
+    pts = kp[used]
+    pad = thickness + 3
+    x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int) - pad, 0)
+    x1, y1 = np.minimum(np.ceil(pts.max(0)).astype(int) + pad + 1, (w, h))
     if x1 <= x0 or y1 <= y0:
         return
     roi = img[y0:y1, x0:x1]
     over = roi.copy()
-    a = (int(round(p0[0] - x0)), int(round(p0[1] - y0)))
-    b = (int(round(p1[0] - x0)), int(round(p1[1] - y0)))
-    if a == b:
-        cv2.circle(over, a, thickness, color, -1, cv2.LINE_AA)
-    else:
-        cv2.line(over, a, b, color, thickness, cv2.LINE_AA)
-    cv2.addWeighted(over, alpha, roi, 1.0 - alpha, 0.0, dst=roi)
+    mask = np.zeros(roi.shape[:2], np.uint8)
+    shift = 4  # cv2 sub-pixel bits
+    q = np.round(np.nan_to_num(kp - (x0, y0)) * (1 << shift)).astype(np.int64).tolist()
+    for a, b, color, alpha in lines:
+        cv2.line(over, q[a], q[b], color, thickness + 2, cv2.LINE_8, shift)
+        cv2.line(mask, q[a], q[b], int(255 * alpha + 0.5), thickness, cv2.LINE_AA, shift)
+    for j, color, alpha in dots:
+        cv2.circle(over, q[j], (thickness + 1) << shift, color, -1, cv2.LINE_8, shift)
+        cv2.circle(mask, q[j], thickness << shift, int(255 * alpha + 0.5), -1, cv2.LINE_AA, shift)
+    wgt = mask.astype(np.float32) * np.float32(1 / 255)
+    roi[:] = cv2.blendLinear(over, roi, wgt, 1.0 - wgt)
 
 
 def draw_pose2d(
@@ -104,17 +113,19 @@ def draw_pose2d(
     # Joint dots that stand out from the background: white on dark images, dark on light ones.
     dot = (240, 240, 240) if img[::8, ::8].mean() < 140 else (60, 60, 60)
     bones = h36m_bones()
+    present = np.isfinite(kp).all(-1)
+    confs = np.where(np.isfinite(sc), np.clip(sc, 0.0, 1.0), 0.0)
     for p in range(len(kp)):
-        cols = bone_colors(p if multi else None)
-        ok = np.isfinite(kp[p]).all(-1)
-        conf = np.where(np.isfinite(sc[p]), np.clip(sc[p], 0.0, 1.0), 0.0)
-        for (a, b), col in zip(bones, cols, strict=True):
-            if ok[a] and ok[b]:
-                alpha = max(min_alpha, min(conf[a], conf[b]))
-                _blend_line(img, kp[p, a], kp[p, b], _bgr255(col), th, alpha)
+        if not present[p].any():
+            continue
+        ok, conf = present[p].tolist(), np.maximum(confs[p], min_alpha).tolist()
+        cols = [_bgr255(c) for c in bone_colors(p if multi else None)]
+        lines = [(a, b, col, min(conf[a], conf[b]))
+                 for (a, b), col in zip(bones, cols, strict=True) if ok[a] and ok[b]]  # fmt: skip
         jc = _bgr255(person_color(p)) if multi else dot
-        for j in np.nonzero(ok)[0]:
-            _blend_line(img, kp[p, j], kp[p, j], jc, th, max(min_alpha, conf[j]))
+        dots = [(j, jc, conf[j]) for j in range(NUM_JOINTS) if ok[j]]
+        _blend_skeleton(img, kp[p], lines, dots, th)
+        ok = present[p]
         if multi and ok.any():
             top = kp[p, HEAD] if ok[HEAD] else kp[p][ok][np.argmin(kp[p][ok][:, 1])]
             label = f"id {ids[p]}"
