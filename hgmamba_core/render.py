@@ -180,10 +180,43 @@ def axis_limits(*poses: np.ndarray | None, margin: float = 0.3) -> np.ndarray:
                      [centre[1] - half[1], centre[1] + half[1]], [zlow, ztop]])  # fmt: skip
 
 
+def _frame_window(
+    pts: np.ndarray, margin: float, anchor: int, prev: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """(centre, extent) in x/y of one frame's window and its anchor person: the window holds
+    the anchor (kept while present; else the person nearest the previous centre `prev`, so the
+    window moves least, or the first, main, person at the start) and every further person, in
+    order, that still fits the largest readable window; None when nobody is present."""
+    present = [p for p in range(len(pts)) if np.isfinite(pts[p]).all(-1).any()]
+    if not present:
+        return None
+    if anchor not in present:
+        anchor = present[0]
+        if prev is not None:
+            mid = [np.nanmean(pts[p][np.isfinite(pts[p]).all(-1), :2], 0) for p in present]
+            anchor = present[int(np.argmin([np.hypot(*(m - prev)) for m in mid]))]
+    lo = hi = None
+    for p in [anchor] + [p for p in present if p != anchor]:
+        person = pts[p]
+        ok = np.isfinite(person).all(-1)
+        if not ok.any():
+            continue
+        plo, phi = person[ok, :2].min(0), person[ok, :2].max(0)
+        if lo is None:
+            lo, hi = plo, phi
+            continue
+        nlo, nhi = np.minimum(lo, plo), np.maximum(hi, phi)
+        span = nhi - nlo + 2 * margin
+        if span[0] <= MAX_SPAN_X_M and span[1] <= MAX_SPAN_Y_M:
+            lo, hi = nlo, nhi
+    return (lo + hi) / 2, hi - lo + 2 * margin, anchor
+
+
 def panel_limits(joints: np.ndarray, fps: float = 25.0, margin: float = 0.3) -> np.ndarray:
     """(F, 3, 2) limits per frame: the clip's fixed tight limits when they keep a person at
-    >= 40 % of the panel height, else a window of the largest such size that follows the
-    people present (its centre and size smoothed over ~1 s)."""
+    >= 40 % of the panel height, else a window of at most that size that follows one person
+    and whoever fits beside them (_frame_window; centre and size smoothed over
+    ~1 s), so the panel is never empty while someone is lifted."""
     from hgmamba_core.world.frame import moving_average  # noqa: PLC0415
 
     j = np.asarray(joints, dtype=np.float64)
@@ -192,15 +225,17 @@ def panel_limits(joints: np.ndarray, fps: float = 25.0, margin: float = 0.3) -> 
     span = fixed[:2, 1] - fixed[:2, 0]
     if span[0] <= MAX_SPAN_X_M and span[1] <= MAX_SPAN_Y_M:
         return np.repeat(fixed[None], F, axis=0)
-    pts = j.reshape(F, -1, 3)
-    ok = np.isfinite(pts).all(-1)
+    pts = j.reshape(F, -1, NUM_JOINTS, 3)
     centre = np.full((F, 2), np.nan)
     ext = np.full((F, 2), np.nan)
+    anchors = np.full(F, -1)
+    anchor, prev = -1, None
     for i in range(F):
-        p = pts[i][ok[i]]
-        if len(p):
-            lo, hi = p[:, :2].min(0), p[:, :2].max(0)
-            centre[i], ext[i] = (lo + hi) / 2, hi - lo + 2 * margin
+        win = _frame_window(pts[i], margin, anchor, prev)
+        if win is not None:
+            centre[i], ext[i], anchor = win
+            prev = centre[i]
+        anchors[i] = anchor
     have = np.isfinite(centre).all(1)
     if not have.any():
         return np.repeat(fixed[None], F, axis=0)
@@ -208,9 +243,14 @@ def panel_limits(joints: np.ndarray, fps: float = 25.0, margin: float = 0.3) -> 
     for k in range(2):  # frames without anyone keep the nearest window
         centre[:, k] = np.interp(idx, idx[have], centre[have, k])
         ext[:, k] = np.interp(idx, idx[have], ext[have, k])
+    anchors[anchors < 0] = anchors[have][0]  # leading frames without anyone
     win = max(3, int(round(fps)) | 1)
-    centre = moving_average(centre, win)
-    ext = moving_average(ext, win)
+    # Smoothed per anchor: when the followed person leaves, the window cuts to the next one
+    # rather than gliding for a second over empty floor.
+    cuts = np.flatnonzero(np.diff(anchors)) + 1
+    for a, b in zip(np.r_[0, cuts], np.r_[cuts, F], strict=True):
+        centre[a:b] = moving_average(centre[a:b], win)
+        ext[a:b] = moving_average(ext[a:b], win)
     half = np.stack([np.clip(ext[:, 0], MIN_SPAN_M, MAX_SPAN_X_M),
                      np.clip(ext[:, 1], MIN_SPAN_M, MAX_SPAN_Y_M)], 1) / 2  # fmt: skip
     out = np.empty((F, 3, 2))
