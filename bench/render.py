@@ -6,13 +6,15 @@ or, by default, one Human3.6M walker (../shared/data/h36m/h36m_mini.npz) over th
 the pipeline's, not the renderer's). Every figure comes from one run, the backends taking turns
 round by round, so their ratio is fair on a noisy machine. Per frame: the 2D panel (frame copy +
 overlay), the 3D panel of each backend (with the per-frame limits render_video uses), the
-H.264 encode of ready side-by-side frames, and render_video end to end.
+H.264 encode of ready side-by-side frames, render_video end to end, and (with --result and
+--video) render_video decoding the clip as `hgmamba lift` does.
 Usage: python bench/render.py [--result DIR --video CLIP] [--frames 100] [--rounds 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +32,7 @@ from hgmamba_core.render import (
     panel_limits,
     render_video,
 )
+from hgmamba_core.video import iter_frames
 from hgmamba_core.video_writer import open_video_writer
 
 W, H = 768, 576
@@ -118,6 +121,7 @@ def main() -> None:
         pose2d, pose3d = walker(a.frames)
         src = read_frames(a.video or VTEST, a.frames, (W, H))
         what = f"one H36M walker over {a.video or VTEST.name}"
+    video = a.video if a.video is not None and a.result is not None else None
     n, fps = pose3d.num_frames, float(pose3d.fps or 25.0)
     size = src[0].shape[0] - src[0].shape[0] % 2
     times: dict[str, list[float]] = {}
@@ -145,6 +149,11 @@ def main() -> None:
                 render_video(frames(), pose2d, pose3d, Path(d) / "o.mp4", progress=False,
                              backend=b)  # fmt: skip
                 add(f"render_video {b}", time.perf_counter() - t0)
+            if video is not None:  # what `hgmamba lift` / `hgmamba render --video` run
+                t0 = time.perf_counter()
+                with contextlib.closing(iter_frames(video)) as it:
+                    render_video(it, pose2d, pose3d, Path(d) / "v.mp4", progress=False)
+                add("+ decoding the video", time.perf_counter() - t0)
 
     out_w = src[0].shape[1] + size
     print(f"{what}: {n} frames {src[0].shape[1]}x{src[0].shape[0]} -> {out_w}x{size}, "

@@ -106,20 +106,25 @@ def _px(points: float) -> float:
     return points * DPI / 72.0
 
 
-def _dashed(img, a, b, color, thickness: int, dash: float, gap: float) -> None:
-    """A dashed anti-aliased line (Matplotlib's '--'): dashes of `dash` px every dash + gap."""
+def _dashed(img, a, b, color, width: float, dash: float, gap: float) -> None:
+    """A dashed anti-aliased line (Matplotlib's '--'): butt-capped dashes of `dash` px every
+    dash + gap px, `width` px wide, each a filled quad (cv2 lines have round caps)."""
     d = b - a
     n = float(np.hypot(*d))
     if n < 1e-6:
         return
+    u = d / n
+    side = np.array([-u[1], u[0]]) * width / 2
     for s in np.arange(0.0, n, dash + gap):
-        e = min(s + dash, n)
-        cv2.line(img, _fx(a + d * s / n), _fx(a + d * e / n), color, thickness, cv2.LINE_AA, SHIFT)
+        p, q = a + u * s, a + u * min(s + dash, n)
+        quad = np.array([p - side, q - side, q + side, p + side]) * (1 << SHIFT)
+        cv2.fillConvexPoly(img, np.round(quad).astype(np.int32), color, cv2.LINE_AA, SHIFT)
 
 
 def _label_style(label: str, px_size: float, bold: bool = True) -> tuple[str, float, int, int]:
     """(label, Hershey scale, thickness, width px) for text of em size `px_size` pixels."""
-    scale = max(0.3, px_size / 23.0)  # Hershey's width per em is ~0.75 of DejaVu Sans
+    # Hershey Simplex at these scales is as wide as DejaVu Sans Bold / DejaVu Sans.
+    scale = max(0.3, px_size / (23.0 if bold else 29.0))
     thick = 2 if bold and px_size >= 10 else 1
     (tw, _), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
     return label, scale, thick, tw
@@ -233,11 +238,12 @@ class SkeletonCanvasPanel:
         g = np.asarray(gt, dtype=np.float64).reshape(1, NUM_JOINTS, 3)
         a, b, keep = clip_segments(g[0, self.bones[:, 0]], g[0, self.bones[:, 1]], self._limits)
         xy, _ = self.proj.project(np.concatenate([a, b]))
-        th = max(1, int(round(_px(self.lw * 0.8))))
+        lw = self.lw * 0.8
         color = _bgr(self._r.GT_COLOR)
-        dash, gap = _px(3.7 * self.lw * 0.8), _px(1.6 * self.lw * 0.8)
+        dash, gap = 3.7 * lw, 1.6 * lw  # px, as measured on the Matplotlib panel's '--'
+
         for k in np.flatnonzero(keep):
-            _dashed(img, xy[k], xy[len(a) + k], color, th, dash, gap)
+            _dashed(img, xy[k], xy[len(a) + k], color, _px(lw), dash, gap)
 
     def _draw_trail(self, img: np.ndarray, p: int, pelvis: np.ndarray) -> None:
         hist = self._history[p]
