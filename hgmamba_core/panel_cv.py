@@ -146,7 +146,7 @@ class SkeletonCanvasPanel:
 
     def __init__(
         self, size_px: int, limits: np.ndarray, view: tuple[float, float] | None = None,
-        track_ids: Iterable[int] = (0,), with_gt: bool = False, dpi: int = 100,
+        track_ids: Iterable[int] = (0,), with_gt: bool = False,
         region: np.ndarray | None = None, trail: int = 0,
     ) -> None:  # fmt: skip
         from hgmamba_core import render as r  # noqa: PLC0415 - render imports this module lazily

@@ -1,8 +1,10 @@
-"""Side-by-side videos and paper-style figures: input + 2D skeleton | Matplotlib 3D skeleton.
+"""Side-by-side videos and paper-style figures: input + 2D skeleton | 3D skeleton.
 
-Speed: the 3D panel is one Agg figure built once; per frame only the line data of the
-skeleton artists changes and they are blitted over a cached background (axes, floor grid),
-then read back with canvas.buffer_rgba(). Nothing is saved per frame.
+Speed: the 3D panel is drawn by panel_cv.SkeletonCanvasPanel (the default: mplot3d's
+projection in numpy, OpenCV lines, well under 5 ms a frame for 8 people) or by
+Skeleton3DPanel here (one Agg figure built once; per frame only the skeleton artists change,
+blitted over a cached background; ~30x slower when the window moves). The 2D overlay blends
+each person once; encoding runs on video_writer's worker thread. Figures use Matplotlib.
 """
 
 from __future__ import annotations
