@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from hgmamba_cli import cmd_render
+
 if TYPE_CHECKING:  # the pipeline pulls in numpy/torch: imported only when `lift` runs
     from hgmamba_core.pipeline import LiftReport
 
@@ -90,6 +92,9 @@ def lift(
     trail: float = typer.Option(
         0.0, "--trail", help="Seconds of each person's path drawn on the floor (0: none)."
     ),
+    render_backend: str = typer.Option(
+        cmd_render.RENDER_BACKENDS[0], "--render-backend", help=cmd_render.BACKEND_HELP
+    ),
     focal: float | None = typer.Option(
         None,
         "--focal",
@@ -108,6 +113,7 @@ def lift(
     for name, v in (("--camera-height", camera_height), ("--focal", focal)):
         if v is not None and not v > 0:
             raise HGMambaError(f"{name} must be positive, got {v}")
+    cmd_render.check_render_backend(render_backend)
     world = WorldConfig(tilt_deg=tilt_value, camera_height_m=camera_height, focal_px=focal)
     view_angles = None
     if view is not None:
@@ -121,6 +127,7 @@ def lift(
         detector_imgsz=detector_imgsz, detector_backend=detector_backend,
         refine_crops=refine_crops, conf=conf, max_gap=max_gap, fps=fps, batch_size=batch_size,
         flip=not no_flip, world=world, view=view_angles, trail_s=trail, progress=sys.stderr.isatty(),
+        render_backend=render_backend,
     )  # fmt: skip
     print_summary(run_lift(opts))
 

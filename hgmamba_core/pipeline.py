@@ -85,6 +85,7 @@ class LiftOptions:
     world: WorldConfig = field(default_factory=WorldConfig)
     view: tuple[float, float] | None = None  # 3D panel (azimuth, elevation); None: render's
     trail_s: float = 0.0  # seconds of path drawn under each person in the 3D panel
+    render_backend: str = "opencv"  # 3D panel: opencv | matplotlib (render.make_panel)
 
 
 @dataclass
@@ -463,7 +464,7 @@ def _render(
     try:
         render_video(
             frames, pose2d, pose3d, out_path, progress=opts.progress,
-            view=opts.view or DEFAULT_VIEW, trail_s=opts.trail_s,
+            view=opts.view or DEFAULT_VIEW, trail_s=opts.trail_s, backend=opts.render_backend,
         )  # fmt: skip
     finally:
         if frames is not None:

@@ -69,6 +69,7 @@ def render_result(
     gt_file: str | os.PathLike | None = None,
     progress: bool = True,
     trail_s: float = 0.0,
+    backend: str = "opencv",
 ) -> Path:
     """Write RESULT_DIR/<dir name>_3d.mp4 (or _figure.png); with gt_file, <dir name>_gt_3d.mp4
     (or _gt_figure.png) showing the eval predictions and ground truth in one 3D plot."""
@@ -107,7 +108,7 @@ def render_result(
                                      frames=frames, view=view, gt=gt)  # fmt: skip
         return render_video(frames_iter, pose2d, pose3d, d / f"{name}_3d.mp4", view=view,
                             fps=fps, frames=frames, progress=progress, gt=gt,
-                            trail_s=trail_s)  # fmt: skip
+                            trail_s=trail_s, backend=backend)  # fmt: skip
     finally:
         close = getattr(frames_iter, "close", None)
         if close is not None:

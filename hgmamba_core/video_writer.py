@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import queue
+import threading
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -54,10 +56,19 @@ class _PyAVBackend:
         s.options = {"crf": str(self._crf), "preset": self._preset}
         self._stream = s
 
-    def write(self, bgr: np.ndarray) -> None:
+    def prepare(self, bgr: np.ndarray) -> np.ndarray:
+        """BGR -> a new I420 array (what write takes; the caller may reuse `bgr` at once).
+
+        OpenCV's BT.601 limited-range conversion (swscale's default matrix) is ~2.5x faster
+        than PyAV's and rounds more accurately (tests/test_render.py)."""
+        import cv2  # noqa: PLC0415 - as below: the module imports without OpenCV
+
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)
+
+    def write(self, yuv: np.ndarray) -> None:
         if self._stream is None:
-            self._open(bgr.shape[1], bgr.shape[0])
-        frame = self._av.VideoFrame.from_ndarray(bgr, format="bgr24")
+            self._open(yuv.shape[1], yuv.shape[0] * 2 // 3)
+        frame = self._av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         self._container.mux(self._stream.encode(frame))
 
     def close(self) -> None:
@@ -76,6 +87,9 @@ class _OpenCVBackend:
 
     def __init__(self, path: Path, fps: float) -> None:
         self._path, self._fps, self._w = path, fps, None
+
+    def prepare(self, bgr: np.ndarray) -> np.ndarray:
+        return bgr.copy()
 
     def write(self, bgr: np.ndarray) -> None:
         import cv2  # noqa: PLC0415
@@ -105,10 +119,48 @@ def h264_available() -> bool:
     return True
 
 
+class _BackgroundEncoder:
+    """A backend whose write/close run on one worker thread behind a short queue.
+
+    Why: PyAV releases the GIL while libx264 encodes, so the next frame is drawn meanwhile.
+    A failure on the worker is raised by the next write or by close.
+    """
+
+    def __init__(self, backend: _PyAVBackend | _OpenCVBackend, depth: int = 4) -> None:
+        self._backend = backend
+        self.codec = backend.codec
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="hgmamba-encoder", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._backend.write(item)
+                except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+                    self._error = e
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def write(self, bgr: np.ndarray) -> None:
+        self._raise()
+        self._queue.put(self._backend.prepare(bgr))
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._backend.close()
+        self._raise()
+
+
 class VideoWriter:
     """Write BGR uint8 frames (H, W, 3) one by one; all frames must have the first one's size."""
 
-    def __init__(self, backend: _PyAVBackend | _OpenCVBackend) -> None:
+    def __init__(self, backend: _PyAVBackend | _OpenCVBackend | _BackgroundEncoder) -> None:
         self._backend = backend
         self._size: tuple[int, int] | None = None
         self.frames_written = 0
@@ -130,18 +182,24 @@ class VideoWriter:
             self._size = size
         elif size != self._size:
             raise HGMambaError(f"frame {self.frames_written} is {size}, expected {self._size}")
-        self._backend.write(frame)
+        if isinstance(self._backend, _BackgroundEncoder):
+            self._backend.write(frame)
+        else:
+            self._backend.write(self._backend.prepare(frame))
         self.frames_written += 1
 
 
 @contextlib.contextmanager
 def open_video_writer(
-    path: str | os.PathLike, fps: float, *, crf: int = 23, preset: str = "superfast",
-    codec: str = "auto",
+    path: str | os.PathLike, fps: float, *, crf: int = 23, preset: str = "ultrafast",
+    codec: str = "auto", background: bool = True,
 ) -> Iterator[VideoWriter]:  # fmt: skip
     """Context manager yielding a VideoWriter; the mp4 appears at `path` only on clean exit.
 
     codec: "auto" (H.264 if available, else 'mp4v' with a one-line warning), "h264" or "mp4v".
+    background: encode on a worker thread (_BackgroundEncoder), overlapping the caller.
+    preset "ultrafast": ~2x the frames/s of "superfast" for ~1.6x the bytes at the same CRF
+    and PSNR (40.2 against 40.5 dB on the demo's side-by-side frames; README, Speed).
     """
     if not np.isfinite(fps) or fps <= 0:
         raise HGMambaError(f"fps must be a positive number, got {fps}")
@@ -154,6 +212,8 @@ def open_video_writer(
         log.warning("PyAV/libx264 not available: writing mp4v (may not play in browsers)")
     with atomic_path(path, suffix=".mp4") as tmp:
         backend = _PyAVBackend(tmp, fps, crf, preset) if use_h264 else _OpenCVBackend(tmp, fps)
+        if background:
+            backend = _BackgroundEncoder(backend)
         writer = VideoWriter(backend)
         try:
             yield writer

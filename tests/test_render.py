@@ -15,12 +15,17 @@ from hgmamba_core.errors import HGMambaError
 from hgmamba_core.export import export_all
 from hgmamba_core.poses import Pose2DSequence, Pose3DSequence
 from hgmamba_core.render import (
-    Skeleton3DPanel,
+    DEFAULT_VIEW,
+    RENDER_BACKENDS,
     axis_limits,
     draw_pose2d,
     eval_to_display,
+    floor_region,
+    make_panel,
+    panel_limits,
     parse_frames,
     parse_view,
+    person_color,
     render_figure_png,
     render_video,
 )
@@ -96,9 +101,10 @@ def test_writer_mp4v_fallback_and_errors(tmp_path):
 
 
 # --------------------------------------------------------------------------- drawing
-def test_3d_panel_follows_the_pose(clip):
+@pytest.mark.parametrize("backend", RENDER_BACKENDS)
+def test_3d_panel_follows_the_pose(clip, backend):
     _, pose3d = clip
-    panel = Skeleton3DPanel(200, axis_limits(pose3d.joints), track_ids=[1])
+    panel = make_panel(backend, 200, axis_limits(pose3d.joints), track_ids=[1])
     a = panel.draw(pose3d.joints[0])
     b = panel.draw(pose3d.joints[10])
     a2 = panel.draw(pose3d.joints[0])
@@ -126,11 +132,17 @@ def test_2d_overlay_colours_sides_and_alpha(clip):
     assert left_px[0] > left_px[2] and right_px[2] > right_px[0]  # BGR
 
 
-def test_render_video_frames_codec_and_layout(tmp_path, clip):
+@pytest.mark.parametrize("backend", RENDER_BACKENDS)
+def test_render_video_frame_count_equals_the_input(tmp_path, clip, backend):
     pose2d, pose3d = clip
-    out = render_video(numbered_frames(20), pose2d, pose3d, tmp_path / "o.mp4", progress=False)
+    out = render_video(numbered_frames(20), pose2d, pose3d, tmp_path / "o.mp4", progress=False,
+                       backend=backend)  # fmt: skip
     name, n, w, h = probe(out)
     assert (name, n, h) == ("h264", 20, H) and w == W + H  # input | square 3D panel
+
+
+def test_render_video_frames_codec_and_layout(tmp_path, clip):
+    pose2d, pose3d = clip
     out2 = render_video(numbered_frames(20), pose2d, pose3d, tmp_path / "s.mp4",
                         frames=slice(5, 12), progress=False, fps=10)  # fmt: skip
     assert probe(out2)[1] == 7
@@ -196,6 +208,149 @@ def test_parsers():
             parse_frames(bad)
 
 
+# --------------------------------------------------------------------------- the two 3D backends
+def _ink(img: np.ndarray) -> np.ndarray:
+    """Pixels in skeleton colour (saturated; the grid and the background are grey/white)."""
+    hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV)
+    return (hsv[..., 1] > 80) & (hsv[..., 2] > 40)
+
+
+@pytest.mark.parametrize("view", [DEFAULT_VIEW, (-30.0, 20.0), (40.0, 5.0), (-120.0, 60.0)])
+def test_opencv_projection_is_matplotlibs(h36m_mini, view):
+    """Every joint lands on the pixel mplot3d puts it on (same limits, view, zoom, focal)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from mpl_toolkits.mplot3d import proj3d
+
+    from hgmamba_core.panel_cv import ViewProjection
+    from hgmamba_core.render import BOX_ZOOM, FOCAL_LENGTH, setup_axes3d
+
+    pts = h36m_mini["S1/Walking 1"][::50].reshape(-1, 3).astype(np.float64)
+    lim = axis_limits(pts)
+    S = 300
+    fig = Figure(figsize=(S / 100, S / 100), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0), projection="3d")
+    setup_axes3d(ax, lim, view)
+    fig.canvas.draw()
+    x, y, _ = proj3d.proj_transform(pts[:, 0], pts[:, 1], pts[:, 2], ax.get_proj())
+    disp = ax.transData.transform(np.c_[x, y])
+    want = np.c_[disp[:, 0], S - disp[:, 1]]
+    got, _ = ViewProjection.fit(lim, view, S, BOX_ZOOM, FOCAL_LENGTH).project(pts)
+    np.testing.assert_allclose(got, want, atol=0.01)
+
+
+@pytest.mark.parametrize("scene", ["standing", "walking", "crowd"])
+def test_opencv_panel_person_fills_the_panel(h36m_mini, scene):
+    """The default backend keeps a person at >= 40 % of the panel height (issue #15)."""
+    walk = h36m_mini["S1/Walking 1"][:300:2].astype(np.float32)[:, None]
+    if scene == "standing":
+        J = h36m_mini["S9/Directions"][:60].astype(np.float32)[:, None]
+    elif scene == "walking":
+        J = walk
+    else:  # four people spread over 8 m: the window follows them
+        J = np.concatenate([walk + [dx, dy, 0] for dx, dy in [(0, 0), (3, 1), (-3, 2), (5, -1)]], 1)
+    lim = panel_limits(J, 25.0)
+    S = 300
+    panel = make_panel("opencv", S, lim[0], DEFAULT_VIEW, list(range(J.shape[1])),
+                       region=floor_region(J))  # fmt: skip
+    for i in range(0, len(J), 25):
+        one = J[i].copy()
+        one[1:] = np.nan  # measure person 0 alone
+        rows = np.flatnonzero(_ink(panel.draw(one, limits=lim[i])).any(1))
+        assert rows.size and (rows.max() - rows.min() + 1) / S >= 0.40, (scene, i)
+
+
+def test_opencv_panel_left_in_the_video_is_left_in_3d(h36m_mini):
+    """World x < 0 (the left of the image) is drawn in the left half under the default view."""
+    g = h36m_mini["S9/Directions"][:1].astype(np.float32)
+    two = np.concatenate([g - [0.8, 0, 0], g + [0.8, 0, 0]])  # person 0 left, person 1 right
+    panel = make_panel("opencv", 300, axis_limits(two[None]), DEFAULT_VIEW, [0, 1])
+    for p in (0, 1):
+        only = two.copy()
+        only[1 - p] = np.nan
+        cols = np.flatnonzero(_ink(panel.draw(only)).any(0))
+        assert (cols.max() < 150) if p == 0 else (cols.min() > 150)
+
+
+def test_opencv_panel_person_colours(h36m_mini):
+    """Each person's spine is drawn in their id colour (tab10 order of the result's persons)."""
+    from hgmamba_core.panel_cv import ViewProjection
+    from hgmamba_core.render import BOX_ZOOM, FOCAL_LENGTH
+
+    g = h36m_mini["S9/Directions"][0].astype(np.float64)
+    three = np.stack([g - [1.0, 0, 0], g, g + [1.0, 0, 0]])
+    lim = axis_limits(three[None])
+    S = 300
+    img = make_panel("opencv", S, lim, DEFAULT_VIEW, [7, 3, 12]).draw(three)
+    proj = ViewProjection.fit(lim, DEFAULT_VIEW, S, BOX_ZOOM, FOCAL_LENGTH)
+    for p in range(3):
+        ((x, y),), _ = proj.project(((three[p, 7] + three[p, 8]) / 2)[None])
+        want = np.array(person_color(p)[::-1]) * 255  # BGR
+        got = img[int(round(y)), int(round(x))].astype(float)
+        assert np.abs(got - want).max() < 30, (p, got, want)
+
+
+def test_2d_overlay_person_colours(clip):
+    pose2d, _ = clip
+    kp = pose2d.keypoints[0, 0]
+    two = np.stack([kp, kp + [120, 0]])
+    img = draw_pose2d(np.full((H, W, 3), 255, np.uint8), two, np.ones((2, NUM_JOINTS)), [4, 9])
+    for p in range(2):
+        x, y = ((two[p, 7] + two[p, 8]) / 2).round().astype(int)  # spine: the person colour
+        want = np.array(person_color(p)[::-1]) * 255
+        assert np.abs(img[y, x].astype(float) - want).max() < 30, p
+
+
+def test_opencv_panel_trail_and_ground_truth(clip):
+    _, pose3d = clip
+    j = pose3d.joints
+    lim = axis_limits(j)
+    plain = make_panel("opencv", 200, lim, track_ids=[1])
+    trail = make_panel("opencv", 200, lim, track_ids=[1], trail=10)
+    for i in range(len(j)):
+        a, b = plain.draw(j[i]), trail.draw(j[i])
+    assert (np.abs(a.astype(int) - b).sum(-1) > 30).sum() > 30  # the path on the floor
+    gt = make_panel("opencv", 200, lim, track_ids=[1], with_gt=True)
+    with_gt = gt.draw(j[0], j[0, 0] + [0.3, 0, 0])
+    without = gt.draw(j[0])
+    dark = (with_gt.astype(int).sum(-1) < 150) & (without.astype(int).sum(-1) > 300)
+    assert dark.sum() > 50  # the dashed ground truth, near black
+
+
+def test_window_never_leaves_everyone_out(h36m_mini):
+    """A crowd spread wider than one readable window: someone is in view on every frame, also
+    when the person followed walks off and the window moves on to another."""
+    walk = h36m_mini["S1/Walking 1"][:120].astype(np.float32)
+    J = np.full((120, 3, NUM_JOINTS, 3), np.nan, np.float32)
+    J[:50, 0] = walk[:50] + [-6.0, 0.0, 0.0]  # the first person leaves after 2 s
+    J[:, 1] = walk + [6.0, 3.0, 0.0]
+    J[30:, 2] = walk[30:] + [0.0, -4.0, 0.0]
+    lim = panel_limits(J, 25.0)
+    pelvis = J[:, :, 0, :2]
+    with np.errstate(invalid="ignore"):
+        inside = ((pelvis >= lim[:, None, :2, 0]) & (pelvis <= lim[:, None, :2, 1])).all(-1)
+    assert inside.any(1).all(), np.flatnonzero(~inside.any(1))
+    assert inside[:50, 0].all()  # the first (main) person is followed while present
+
+
+def test_encoder_keeps_colours(tmp_path):
+    """Flat patches (white, the person colours) come back within 2 levels through H.264."""
+    patches = [(1.0, 1.0, 1.0)] + [person_color(p) for p in range(6)]
+    frame = np.concatenate(
+        [np.full((64, 64, 3), np.array(c[::-1]) * 255, np.uint8) for c in patches], 1
+    )
+    with open_video_writer(tmp_path / "c.mp4", 25.0) as w:
+        for _ in range(3):
+            w.write(frame)
+    with av.open(str(tmp_path / "c.mp4")) as c:
+        back = next(c.decode(video=0)).to_ndarray(format="bgr24")
+    for k in range(len(patches)):
+        sl = np.s_[16:48, k * 64 + 16 : k * 64 + 48]
+        err = np.abs(back[sl].astype(float).mean((0, 1)) - frame[sl].astype(float).mean((0, 1)))
+        assert err.max() <= 2.0, (k, err)
+
+
 # --------------------------------------------------------------------------- hgmamba render
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     """The real command in a fresh interpreter (what a user runs)."""
@@ -232,6 +387,11 @@ def test_cli_render_video_png_and_gt(result_dir, clip, capsys):
     assert r.returncode == 0, r.stderr
     name, n, w, h = probe(result_dir / "walk_3d.mp4")
     assert (name, n, w, h) == ("h264", 12, W + H, H)
+    rc, err = run_inprocess(
+        capsys, str(result_dir), "--render-backend", "matplotlib", "--frames", "0:5"
+    )
+    assert rc == 0, err
+    assert probe(result_dir / "walk_3d.mp4")[1] == 5
     rc, err = run_inprocess(capsys, str(result_dir), "--png")
     assert rc == 0, err
     assert cv2.imread(str(result_dir / "walk_figure.png")) is not None
@@ -253,7 +413,7 @@ def _bad_gt(tmp_path):
 @pytest.mark.parametrize(
     "case",
     ["missing_dir", "empty_dir", "bad_view", "bad_frames", "empty_frames", "missing_video",
-     "missing_gt", "bad_gt", "bad_fps"],
+     "missing_gt", "bad_gt", "bad_fps", "bad_backend"],
 )  # fmt: skip
 def test_cli_render_bad_inputs(tmp_path, result_dir, case, capsys):
     empty = tmp_path / "empty"
@@ -268,6 +428,7 @@ def test_cli_render_bad_inputs(tmp_path, result_dir, case, capsys):
         "missing_gt": [str(result_dir), "--gt", str(tmp_path / "none.npz")],
         "bad_gt": [str(result_dir), "--gt", str(_bad_gt(tmp_path))],
         "bad_fps": [str(result_dir), "--fps", "-5"],
+        "bad_backend": [str(result_dir), "--render-backend", "vtk"],
     }[case]
     before = sorted(p.name for p in result_dir.iterdir()) + sorted(p.name for p in empty.iterdir())
     if case in ("missing_dir", "bad_view"):  # two through a real subprocess
@@ -281,3 +442,9 @@ def test_cli_render_bad_inputs(tmp_path, result_dir, case, capsys):
     assert len(lines) == 1 and lines[0].startswith("hgmamba: error:"), err
     after = sorted(p.name for p in result_dir.iterdir()) + sorted(p.name for p in empty.iterdir())
     assert after == before  # nothing written, not even a temporary
+
+
+def test_cli_backends_equal_the_core_ones():
+    from hgmamba_cli import cmd_render
+
+    assert cmd_render.RENDER_BACKENDS == RENDER_BACKENDS and RENDER_BACKENDS[0] == "opencv"
