@@ -31,7 +31,10 @@ from hgmamba_core.world.frame import (
 )
 
 _ANKLES = (3, 6)
-SCALE_RANGE = (0.7, 1.4)  # per-person depth corrections are clipped to this
+SCALE_RANGE = (0.5, 2.0)  # per-person depth corrections are clipped to this
+OUTLIER_WINDOW_S = 1.0  # contact factors are tested against their running median
+OUTLIER_MADS = 3.0  # ... and dropped beyond this many MADs of it,
+OUTLIER_MIN_LOG = 0.1  # but never within 10 % of it (a steady walk has a tiny MAD)
 MIN_PERSON_STANCE = 10
 CONTACT_SMOOTH_FRAMES = 3  # bench/world.py, stance contact: 1, 3, 7 gave drift 0.05, 0.05, 0.06 m
 
@@ -61,6 +64,8 @@ class WorldConfig:
     # which frames' lowest ankle is put on the floor: "stance", "upright" or "all" (a short
     # median filter keeps brief flight phases; jumps longer than ~0.2 s are flattened)
     contact: str = "all"
+    contact_range: tuple[float, float] = SCALE_RANGE  # per-frame depth factors are clipped to this
+    contact_outlier_s: float = OUTLIER_WINDOW_S  # 0: outliers against the clip-wide median
 
 
 @dataclass(frozen=True)
@@ -103,9 +108,11 @@ def camera_frame_people(
 
 
 def _running_median(x: np.ndarray, k: int) -> np.ndarray:
-    """Centred running median (odd window k, shrinking at the ends)."""
-    r = k // 2
-    return np.array([np.median(x[max(0, i - r) : i + r + 1]) for i in range(len(x))])
+    """Centred running median (odd window k, shrinking symmetrically at the ends, so that a
+    trend is followed to the last frame instead of flattened there)."""
+    n = len(x)
+    rad = [min(k // 2, i, n - 1 - i) for i in range(n)]
+    return np.array([np.median(x[i - r : i + r + 1]) for i, r in enumerate(rad)])
 
 
 def contact_scale(
@@ -115,6 +122,8 @@ def contact_scale(
     frames: np.ndarray,
     percentile: float = 5.0,
     fps: float = 25.0,
+    scale_range: tuple[float, float] = SCALE_RANGE,
+    outlier_window_s: float = OUTLIER_WINDOW_S,
 ) -> tuple[np.ndarray, str]:
     """(F,) depth factors that put this person's stance ankle on the floor, and a note.
 
@@ -135,8 +144,15 @@ def contact_scale(
     if frames.size >= MIN_PERSON_STANCE:
         logk = np.log(target / low[frames])
         med = np.median(logk)
-        mad = 1.4826 * np.median(np.abs(logk - med)) + 1e-3
-        keep = np.abs(logk - med) <= 3 * mad
+        # outliers against the factor's local level (~1 s), not its clip-wide median: under a
+        # slightly wrong floor the factor trends with depth, and a global test cuts the ends
+        # of a walk off (the demo: the ankles then float 0.2-0.6 m there)
+        if outlier_window_s > 0:
+            loc = _running_median(logk, max(5, int(round(outlier_window_s * fps)) | 1))
+        else:  # the clip-wide median (the rule before 2026-12-01)
+            loc = np.full_like(logk, med)
+        mad = 1.4826 * np.median(np.abs(logk - loc)) + 1e-3
+        keep = np.abs(logk - loc) <= max(OUTLIER_MADS * mad, OUTLIER_MIN_LOG)
         f, lk = frames[keep], logk[keep]
         lk = _running_median(lk, max(3, int(round(0.2 * fps)) | 1))
         k = np.exp(np.interp(np.arange(F), f, lk))
@@ -146,9 +162,9 @@ def contact_scale(
         k = np.full(F, target / np.percentile(ok_low, 100 - percentile))
     med_k = float(np.median(k))
     note = ""
-    if not SCALE_RANGE[0] <= med_k <= SCALE_RANGE[1]:
-        note = f"depth correction {med_k:.2f} clipped to {SCALE_RANGE}: not on the floor"
-    return np.clip(k, *SCALE_RANGE), note
+    if not scale_range[0] <= med_k <= scale_range[1]:
+        note = f"depth correction {med_k:.2f} clipped to {scale_range}: not on the floor"
+    return np.clip(k, *scale_range), note
 
 
 def place_in_world(
@@ -204,7 +220,10 @@ def place_in_world(
                 frames = np.union1d(frames, np.flatnonzero(upright_mask(cam, max_deg=35.0)))
             elif cfg.contact == "all":  # ... of any frame (walking, standing, sitting, lying)
                 frames = np.flatnonzero(np.isfinite(cam[:, list(_ANKLES)]).all((1, 2)))
-            k, note = contact_scale(cam, up, height / scene, frames, cfg.floor_percentile, fps)
+            k, note = contact_scale(
+                cam, up, height / scene, frames, cfg.floor_percentile, fps,
+                cfg.contact_range, cfg.contact_outlier_s,
+            )  # fmt: skip
             if note:
                 notes.append(f"person {p}: {note}")
         s = scene * k
