@@ -21,10 +21,16 @@ from hgmamba_core.world.estimate import (
     make_estimate,
     solve_floor,
 )
-from hgmamba_core.world.floor import ANKLE_ABOVE_FLOOR_M, upright_mask, vertical_lines
+from hgmamba_core.world.floor import (
+    ANKLE_ABOVE_FLOOR_M,
+    ruler_points,
+    upright_mask,
+    vertical_lines,
+)
 from hgmamba_core.world.frame import (
     H36M_MEAN_STANDING_HEIGHT_M,
     moving_average,
+    reorient_to_2d,
     rescale_to_height,
     rotation_from_up,
     solve_translation,
@@ -36,6 +42,10 @@ OUTLIER_WINDOW_S = 1.0  # contact factors are tested against their running media
 OUTLIER_MADS = 3.0  # ... and dropped beyond this many MADs of it,
 OUTLIER_MIN_LOG = 0.1  # but never within 10 % of it (a steady walk has a tiny MAD)
 MIN_PERSON_STANCE = 10
+REORIENT_UPRIGHT_DEG = 20.0  # the lifted body's own angles, frames the rotation is fitted on
+# chosen on bench/world.py (end to end, seeds 0 and 100; see the README's Measured table)
+PLANE_SIGMA_DEG = 10.0  # the lifted feet's floor fit: 9-14 degrees off end to end (median)
+RULER_WEIGHT = 0.2  # the rulers' information, discounted (their own fit is 2-20 degrees off)
 CONTACT_SMOOTH_FRAMES = 3  # bench/world.py, stance contact: 1, 3, 7 gave drift 0.05, 0.05, 0.06 m
 
 
@@ -60,6 +70,13 @@ class WorldConfig:
     prior_sigma_deg: float = PRIOR_SIGMA_DEG
     use_verticals: bool = True  # the people's image axes as evidence on up
     use_floor: bool = True  # the stance feet's plane as evidence on up
+    # each lifted person turned so that they reproject best onto the 2D (frame.reorient_to_2d)
+    reorient: bool = True
+    # the floor plane's tilt from the lifted feet is never surer than this (0: no cap)
+    plane_sigma_deg: float = PLANE_SIGMA_DEG
+    # people of constant size as vertical rulers (floor.ruler_info; only with a known focal)
+    ruler_weight: float = RULER_WEIGHT
+    ruler_image_upright: bool = False  # True: rulers only where the 2D looks upright too
     same_floor: bool = True  # per-person (per stance) depth correction onto the shared floor
     # which frames' lowest ankle is put on the floor: "stance", "upright" or "all" (a short
     # median filter keeps brief flight phases; jumps longer than ~0.2 s are flattened)
@@ -100,6 +117,11 @@ def camera_frame_people(
         rel = rel_cam[:, p] - rel_cam[:, p, H36M_ROOT : H36M_ROOT + 1]
         if cfg.standing_height_m:
             rel = rescale_to_height(rel, cfg.standing_height_m)
+        if cfg.reorient and cfg.place_root:
+            up_fr = upright_mask(rel, max_deg=REORIENT_UPRIGHT_DEG)
+            rel, _ = reorient_to_2d(
+                rel, keypoints_px[:, p], scores[:, p], size, focal, frames=up_fr
+            )
         if cfg.place_root:
             t = solve_translation(rel, keypoints_px[:, p], scores[:, p], size, focal)
             rel = rel + moving_average(t, cfg.root_smooth_frames)[:, None, :]
@@ -189,13 +211,17 @@ def place_in_world(
     if not cfg.place_root:  # no camera geometry: fixed tilt, each person floored on their own
         return _legacy_world(cams, cfg, focal, source, F)
     kps = [np.asarray(keypoints_px[:, p], np.float64) for p in range(P)]
-    verts = None
+    verts, rulers = None, None
+    sc_list = [scores[:, p] for p in range(P)]
     if cfg.use_verticals:
-        verts = vertical_lines(kps, [scores[:, p] for p in range(P)], size, focal, cams=cams)
+        verts = vertical_lines(kps, sc_list, size, focal, cams=cams)
+    if cfg.ruler_weight > 0:
+        rulers = ruler_points(kps, sc_list, cams=cams, image_upright=cfg.ruler_image_upright)
     sol = solve_floor(
         cams, conf, fps, kps, tilt_deg=cfg.tilt_deg, roll_deg=cfg.roll_deg,
         prior_sigma_deg=cfg.prior_sigma_deg, floor_percentile=cfg.floor_percentile,
-        verticals=verts, use_floor=cfg.use_floor,
+        verticals=verts, use_floor=cfg.use_floor, rulers=rulers,
+        ruler_weight=cfg.ruler_weight, image=(size, focal), plane_sigma_deg=cfg.plane_sigma_deg,
         vertical_pitch=cfg.focal_px is not None and not source.startswith("default"),
     )  # fmt: skip
     up, height = sol.up_cam, sol.height_m
