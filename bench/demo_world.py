@@ -29,9 +29,10 @@ sys.path.insert(0, str(REPO))
 from hgmamba_core.world import WorldConfig, place_in_world  # noqa: E402
 
 WALK_HEIGHTS_PER_S = 0.25  # a 1.3 m/s walk is ~0.8 heights/s across the image
-# the rule before 2026-12-01 (same up and floor, contact factors clipped to 0.7-1.4 and tested
-# against the clip-wide median) for the before/after comparison
-BEFORE = {"contact_range": (0.7, 1.4), "contact_outlier_s": 0.0}
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+from world import BEFORE  # noqa: E402  (the rule before 2026-12-01, as in bench/world.py)
+
 RULES: dict[str, dict] = {
     "auto": {},
     "auto (before)": BEFORE,

@@ -166,6 +166,7 @@ def reorient_to_2d(
     iters: int = 10,
     frames: np.ndarray | None = None,
     min_frames: int = 10,
+    max_samples: int = 200,
 ) -> tuple[np.ndarray, float]:
     """One rotation of a person's root-relative track (F, 17, 3) about its root so that it
     reprojects best onto the 2D through the pinhole camera, and its angle in degrees.
@@ -173,7 +174,8 @@ def reorient_to_2d(
     A lifter that has seen few viewpoints returns the body as one of its training cameras
     would see it (bench/world.py: the pelvis->thorax direction 4-17 degrees off); the 2D's
     foreshortening under perspective says how the body is really turned towards the camera.
-    Gauss-Newton on an axis-angle over every stride-th frame, steps capped at ~11 degrees.
+    Gauss-Newton on an axis-angle over every stride-th frame (at most max_samples of them),
+    steps capped at ~11 degrees.
     frames: (F,) bool, the frames to fit on (e.g. upright ones, whose articulation a lifter
     gets right: on a bent body a rotation also soaks up articulation errors); with fewer than
     min_frames of them the track is left as it is.
@@ -183,7 +185,8 @@ def reorient_to_2d(
         ok &= frames
     if ok.sum() < min_frames:
         return rel, 0.0
-    sub = np.flatnonzero(ok)[::stride]
+    sub = np.flatnonzero(ok)
+    sub = sub[:: max(stride, -(-sub.size // max_samples))]  # a long track costs no more
     r, kp, sc = rel[sub].astype(np.float64), xy_px[sub].astype(np.float64), conf[sub]
     w = np.zeros(3)
     for _ in range(iters):
