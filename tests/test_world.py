@@ -431,3 +431,7 @@ def test_reorient_undoes_a_lifters_viewpoint_bias(h36m_mini):
         biased, uv, sc, SIZE, float(max(SIZE)), frames=np.zeros(len(g), bool)
     )
     assert ang0 == 0.0 and same is biased
+    # a turn beyond MAX_REORIENT_DEG is taken for a fit gone astray: the lift is kept
+    far = rel @ _rodrigues(np.deg2rad([90.0, 0.0, 0.0])).T
+    kept, ang90 = reorient_to_2d(far, uv, sc, SIZE, float(max(SIZE)))
+    assert ang90 == 0.0 and kept is far

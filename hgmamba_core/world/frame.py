@@ -11,6 +11,7 @@ import numpy as np
 
 from hgmamba_core.skeleton import NUM_JOINTS
 
+MAX_REORIENT_DEG = 45.0  # bench/world.py: 1-29 degrees; more is a reprojection fit gone astray
 H36M_MEAN_STANDING_HEIGHT_M = 1.64  # mean over S1-S11 of the chain below, measured on the GT
 _TRUNK = ((0, 7), (7, 8), (8, 9), (9, 10))
 _LEGS = (((1, 2), (2, 3)), ((4, 5), (5, 6)))
@@ -199,5 +200,7 @@ def reorient_to_2d(
         w = w + step
         if np.abs(step).max() < 1e-5:
             break
-    R = _rodrigues(w)
-    return rel @ R.T, float(np.degrees(np.linalg.norm(w)))
+    angle = float(np.degrees(np.linalg.norm(w)))
+    if not np.isfinite(angle) or angle > MAX_REORIENT_DEG:  # a fit gone astray: keep the lift
+        return rel, 0.0
+    return rel @ _rodrigues(w).T, angle
