@@ -11,7 +11,7 @@ import numpy as np
 
 from hgmamba_core.skeleton import NUM_JOINTS
 
-MAX_REORIENT_DEG = 45.0  # bench/world.py: 1-29 degrees; more is a reprojection fit gone astray
+MAX_REORIENT_DEG = 45.0  # bench/world.py: 0-18 degrees; more is a reprojection fit gone astray
 H36M_MEAN_STANDING_HEIGHT_M = 1.64  # mean over S1-S11 of the chain below, measured on the GT
 _TRUNK = ((0, 7), (7, 8), (8, 9), (9, 10))
 _LEGS = (((1, 2), (2, 3)), ((4, 5), (5, 6)))
