@@ -13,13 +13,17 @@ Every rule sees the true focal length (as if the video carried it in its metadat
 Per clip and rule: gravity error (degrees between the estimated and true vertical), floor
 drift (the lowest ankle's 95th-5th percentile height spread minus the truth's, worst person),
 camera height error (% of the true height), root error (mean pelvis distance to the truth in
-the camera-aligned world). Rules: auto (the shipped rule), fixed 10 degrees, and for the choice
-of the combination rule: each cue alone and in pairs (floor fit, 2D verticals, body-up prior),
-other prior widths, floor contact on stance or upright frames only, and a guessed focal length.
+the camera-aligned world). Rules: auto (the shipped rule), auto (before) (the rule of before
+2026-12-01), fixed 10 degrees, and for the choice of the combination rule: each new part left
+out (reorientation, the floor-tilt cap, the rulers), cues alone and in pairs (floor fit, image
+cues = 2D verticals + rulers, body-up prior), other prior widths, floor contact on stance
+frames only, and a guessed focal length.
 
     python bench/world.py                   # both settings, 14 clips
     python bench/world.py --no-e2e          # geometry alone (seconds)
     python bench/world.py --cache lifted.npz  # keep / reuse the lifted poses of (b)
+    python bench/world.py --seed 100        # other cameras and noise (the rule's holdout)
+    python bench/world.py --checkpoint runs/x/best.pt --cache other.npz  # other weights
 """
 
 from __future__ import annotations
@@ -61,21 +65,36 @@ CLIPS: tuple[tuple[tuple[str, ...], float], ...] = (
     (("S9/WalkTogether", "S11/Directions", "S9/Phoning"), 40.0),
     (("S11/WalkTogether 1", "S9/Walking 1"), 55.0),
 )
+# the rule before 2026-12-01 (no reorientation, uncapped floor fit, no rulers, contact factors
+# clipped to 0.7-1.4 and tested against the clip-wide median), for before/after in one run
+BEFORE: dict = {
+    "reorient": False, "plane_sigma_deg": 0.0, "ruler_weight": 0.0,
+    "contact_range": (0.7, 1.4), "contact_outlier_s": 0.0,
+}  # fmt: skip
 RULES: dict[str, dict] = {
     "auto": {},
+    "auto (before)": BEFORE,
     "fixed 10": {"tilt_deg": 10.0},
-    "floor only": {"prior_sigma_deg": 0.0, "use_verticals": False},
-    "prior only": {"prior_sigma_deg": float("inf"), "use_verticals": False, "use_floor": False},
-    "vert+prior": {"use_floor": False},
-    "floor+prior": {"use_verticals": False},
-    "floor+vert": {"prior_sigma_deg": 0.0},
+    "no reorient": {"reorient": False},
+    "no floor cap": {"plane_sigma_deg": 0.0},
+    "no rulers": {"ruler_weight": 0.0},
+    "rulers 0.5": {"ruler_weight": 0.5},
+    "floor only": {"prior_sigma_deg": 0.0, "use_verticals": False, "ruler_weight": 0.0},
+    "prior only": {
+        "prior_sigma_deg": float("inf"),
+        "use_verticals": False,
+        "use_floor": False,
+        "ruler_weight": 0.0,
+    },  # fmt: skip
+    "image+prior": {"use_floor": False},
+    "floor+prior": {"use_verticals": False, "ruler_weight": 0.0},
     "all, σ 2": {"prior_sigma_deg": 2.0},
     "all, σ 8": {"prior_sigma_deg": 8.0},
-    "all, σ 16": {"prior_sigma_deg": 16.0},
     "contact: stance": {"contact": "stance"},
-    "contact: upright": {"contact": "upright"},
     "guessed focal": {"focal_px": None},
+    "guessed (before)": BEFORE | {"focal_px": None},
 }
+SHOWN = ("auto", "auto (before)", "fixed 10")  # per clip; every rule in the medians
 
 
 @dataclass(frozen=True)
@@ -193,14 +212,14 @@ def _person_share(c: Clip) -> float:
 def table(title: str, rows: list[tuple[str, dict[str, dict]]]) -> None:
     print(f"\n== {title}")
     print(
-        f"{'clip':38s} {'size':>5s} {'pitch':>5s} {'roll':>5s} {'dist':>5s} | {'rule':10s} {'grav°':>6s} {'drift m':>7s} {'height%':>7s} {'root m':>6s}  method / floor-vs-body°"
+        f"{'clip':38s} {'size':>5s} {'pitch':>5s} {'roll':>5s} {'dist':>5s} | {'rule':13s} {'grav°':>6s} {'drift m':>7s} {'height%':>7s} {'root m':>6s}  method / floor-vs-body°"
     )
     for name, res in rows:
-        for k, rule in enumerate(("auto", "fixed 10")):
+        for k, rule in enumerate(SHOWN):
             r = res[rule]
             head = name if k == 0 else ""
             print(
-                f"{head:63s} | {rule:10s} {r['gravity']:6.2f} {r['drift']:7.3f} {r['height']:7.1f} {r['root']:6.2f}  {r['method']}"
+                f"{head:63s} | {rule:13s} {r['gravity']:6.2f} {r['drift']:7.3f} {r['height']:7.1f} {r['root']:6.2f}  {r['method']}"
                 + (f" / {r['agree']:.1f}" if k == 0 and np.isfinite(r["agree"] or np.nan) else "")
             )
     print(f"\n   medians over {len(rows)} clips (worst clip in brackets)")
@@ -240,6 +259,7 @@ def main() -> None:
     ap.add_argument(
         "--cache", type=Path, help="npz of the lifted poses: written if missing, else reused"
     )
+    ap.add_argument("--checkpoint", type=Path, help="lifter weights (default: lift's default)")
     args = ap.parse_args()
     with np.load(H36M) as z:
         names = {n for seqs, _ in CLIPS[: args.clips] for n in seqs}
@@ -266,7 +286,7 @@ def main() -> None:
         return
     from hgmamba_core.pipeline import LiftOptions, load_lifter
 
-    lifter = load_lifter(LiftOptions(progress=False))
+    lifter = load_lifter(LiftOptions(progress=False, checkpoint=args.checkpoint))
     cached = dict(np.load(args.cache)) if args.cache and args.cache.is_file() else {}
     t0 = time.perf_counter()
     e2e = []
@@ -283,7 +303,7 @@ def main() -> None:
     if args.cache:
         np.savez(args.cache, **cached)
     table(
-        f"(b) end to end: `hgmamba lift --keypoints` stages, shipped {lifter.variant} weights ({time.perf_counter() - t0:.0f} s)",
+        f"(b) end to end: `hgmamba lift --keypoints` stages, {lifter.checkpoint} ({time.perf_counter() - t0:.0f} s)",
         e2e,
     )
 

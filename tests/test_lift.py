@@ -20,6 +20,7 @@ from hgmamba_core.world import (
     standing_height,
     to_world,
 )
+from hgmamba_core.world.convert import SCALE_RANGE
 
 T = 27
 
@@ -359,7 +360,8 @@ def test_run_lift_writes_the_interface_files(tmp_path):
     assert meta["meta"]["camera_summary"] in rep.notes
     # one camera, one floor for both (an untrained lifter's random poses cannot stand on it,
     # so their feet are not checked here: tests/test_world.py does that with real poses)
-    assert len(cam["person_scale"]) == 2 and all(0.7 <= k <= 1.4 for k in cam["person_scale"])
+    lo, hi = SCALE_RANGE  # the per-person depth correction's clip
+    assert len(cam["person_scale"]) == 2 and all(lo <= k <= hi for k in cam["person_scale"])
     assert np.isfinite(cam["height_m"]) and np.isfinite(cam["pitch_deg"])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -110,7 +111,12 @@ def test_h36m_walk_through_a_steep_camera(h36m_mini):
     res = place_in_world(*_lift_input(cam, uv), SIZE, cfg, fps=50.0)
     est = res.camera
     assert est.method == "floor fit + 2D verticals + body-up prior"
-    assert _gravity_error(est, 35.0, 2.0) < 1.0
+    # the floor's tilt is capped at PLANE_SIGMA_DEG (lifted feet are that far off end to end),
+    # so on perfect 3D the body-up prior's lean costs a little; uncapped it is within 1 degree
+    assert _gravity_error(est, 35.0, 2.0) < 1.5
+    uncapped = replace(cfg, plane_sigma_deg=0.0)
+    est0 = place_in_world(*_lift_input(cam, uv), SIZE, uncapped, fps=50.0).camera
+    assert _gravity_error(est0, 35.0, 2.0) < 1.0
     assert abs(est.height_m - 6.0) / 6.0 < 0.05
     low = np.fmin(res.joints[:, 0, 3, 2], res.joints[:, 0, 6, 2])
     truth = np.fmin(g[:, 3, 2], g[:, 6, 2])
@@ -189,7 +195,10 @@ def test_several_people_stand_on_one_floor(h36m_mini):
     res = place_in_world(rel, kp, sc, SIZE, WorldConfig(standing_height_m=None), fps=50.0)
     est = res.camera
     assert est.stance_persons == 2 and est.persons == 2
-    assert _gravity_error(est, 30.0, -2.0) < 1.5
+    assert _gravity_error(est, 30.0, -2.0) < 2.5  # the capped floor lets the priors' lean in
+    uncapped = WorldConfig(standing_height_m=None, plane_sigma_deg=0.0)
+    est0 = place_in_world(rel, kp, sc, SIZE, uncapped, fps=50.0).camera
+    assert _gravity_error(est0, 30.0, -2.0) < 1.5
     for p in range(2):
         low = np.fmin(res.joints[:, p, 3, 2], res.joints[:, p, 6, 2])
         assert abs(np.median(low) - np.median(np.fmin(world[:, p, 3, 2], world[:, p, 6, 2]))) < 0.06
@@ -319,3 +328,110 @@ def test_focal_from_a_tagged_video(tmp_path):
         "video metadata"
     )
     assert resolve_focal((64, 48), None, tmp_path / "missing.mp4").source == "default max(w, h)"
+
+
+# ------------------------------------------------------------- contact and rulers
+def test_contact_keeps_a_trending_walk_on_the_floor_to_its_ends():
+    """Under a slightly wrong floor the depth factor trends along a walk: the ends must be
+    followed (they were held by a clip-wide outlier test: ankles 0.2-0.6 m up on the demo),
+    while a single garbage frame is still dropped."""
+    from hgmamba_core.world.convert import contact_scale
+
+    F, H = 60, 4.0
+    up = up_from_pitch_roll(20.0)
+    base = np.zeros((F, 17, 3))
+    # the lowest ankle's distance below the camera, drifting from 2.4 m to 5.2 m (factor
+    # 0.75-1.6), the other ankle 0.2 m higher
+    below = np.linspace(2.4, 5.2, F)
+    base[:, 3] = -below[:, None] * up
+    base[:, 6] = -(below - 0.2)[:, None] * up
+    base[30, [3, 6]] = -3.0 * below[30] * up  # one garbage frame: the feet 3x too deep
+    k, note = contact_scale(base, up, H, np.arange(F), fps=10.0)
+    assert not note
+    landed = H - k * np.fmax(-(base[:, 3] @ up), -(base[:, 6] @ up))
+    good = np.arange(F) != 30
+    assert np.abs(landed[good] - ANKLE_ABOVE_FLOOR_M).max() < 0.03
+    assert abs(k[30] - 0.5 * (k[29] + k[31])) < 0.02  # interpolated over the garbage frame
+    # the rule before: clip-wide median test, 0.7-1.4: the ends float
+    k0, _ = contact_scale(base, up, H, np.arange(F), fps=10.0, scale_range=(0.7, 1.4),
+                          outlier_window_s=0.0)  # fmt: skip
+    landed0 = H - k0 * np.fmax(-(base[:, 3] @ up), -(base[:, 6] @ up))
+    assert np.abs(landed0[good] - ANKLE_ABOVE_FLOOR_M).max() > 0.2
+
+
+def _rulers(pitch: float, roll: float, height: float, walk: bool):
+    """Upright people as 2D axes (mid-ankle on the floor, thorax 1.3 m above), seen by a
+    camera `height` m up, yaw 0; walking: each person crosses metres of floor in depth."""
+    from hgmamba_core.world.floor import Rulers
+
+    rng = np.random.default_rng(3)
+    R = rotation_from_up(up_from_pitch_roll(pitch, roll))
+    f, c = 1000.0, np.array(SIZE) / 2.0
+    feet, tops, who = [], [], []
+    for p, (x0, y0) in enumerate([(-1.0, 6.0), (1.5, 9.0), (0.0, 12.0)]):
+        t = np.linspace(0, 1, 60)
+        xy = (
+            np.stack([x0 + 2.0 * t * walk, y0 + 5.0 * t * walk], 1)
+            if walk
+            else np.tile([x0, y0], (60, 1))
+        )
+        for top_z, out in ((0.0, feet), (1.3 + 0.05 * p, tops)):
+            w = np.concatenate([xy, np.full((60, 1), top_z)], 1) - [0.0, 0.0, height]
+            cam = w @ R  # world -> camera
+            out.append(f * cam[:, :2] / cam[:, 2:3] + c + rng.normal(0, 0.7, (60, 2)))
+        who.append(np.full(60, p))
+    foot, top = np.concatenate(feet), np.concatenate(tops)
+    length = np.linalg.norm(top - foot, axis=1)
+    return Rulers(foot, top, np.concatenate(who), np.full(len(foot), np.median(length))), f
+
+
+@pytest.mark.parametrize("pitch,roll", [(35.0, 3.0), (10.0, -2.0), (55.0, 0.0)])
+def test_people_as_rulers_recover_pitch_and_roll(pitch, roll):
+    from hgmamba_core.world.floor import ruler_info
+
+    r, f = _rulers(pitch, roll, 5.0, walk=True)
+    start = up_from_pitch_roll(pitch - 12.0, roll + 5.0)  # a poor start
+    info, up = ruler_info(r, SIZE, f, start, fps=25.0)
+    assert up is not None and angle_deg(up, up_from_pitch_roll(pitch, roll)) < 1.0
+    assert np.allclose(info @ up, 0.0, atol=1e-6 * np.abs(info).max())  # no pull along up
+    assert np.linalg.eigvalsh(info)[1] > 1.0 / np.deg2rad(2.0) ** 2  # both tilts known
+
+
+def test_rulers_that_stand_still_say_little_about_the_pitch():
+    """Still people at one distance each: their size and the pitch trade off, so the ruler's
+    information on the pitch must stay weak (it is fused, never trusted alone)."""
+    from hgmamba_core.world.floor import ruler_info
+
+    r, f = _rulers(30.0, 0.0, 5.0, walk=False)
+    info_still, _ = ruler_info(r, SIZE, f, up_from_pitch_roll(30.0), fps=25.0)
+    r, f = _rulers(30.0, 0.0, 5.0, walk=True)
+    info_walk, _ = ruler_info(r, SIZE, f, up_from_pitch_roll(30.0), fps=25.0)
+    assert np.linalg.eigvalsh(info_still)[1] < 0.2 * np.linalg.eigvalsh(info_walk)[1]
+
+
+def test_reorient_undoes_a_lifters_viewpoint_bias(h36m_mini):
+    """A lifter that returns the body as a flatter camera would see it (12 degrees turned
+    about the camera's x axis): the reprojection fit turns it back, and the body-up prior
+    follows; frames that are not upright (or too few) leave the track as it is."""
+    from hgmamba_core.world.floor import body_up_prior
+    from hgmamba_core.world.frame import _rodrigues, reorient_to_2d
+
+    g = h36m_mini["S1/Walking 1"].astype(np.float64)
+    cam, uv = _project(g, 40.0, 0.0, 5.0, dist=7.0)
+    rel = cam - cam[:, :1]
+    biased = rel @ _rodrigues(np.deg2rad([12.0, 0.0, 0.0])).T
+    sc = np.ones(uv.shape[:2])
+    fixed, ang = reorient_to_2d(biased, uv, sc, SIZE, float(max(SIZE)))
+    assert abs(ang - 12.0) < 1.5
+    up = up_from_pitch_roll(40.0)
+    before, _ = body_up_prior([biased + cam[:, :1]])
+    after, _ = body_up_prior([fixed + cam[:, :1]])
+    assert angle_deg(after, up) < angle_deg(before, up) - 8.0
+    same, ang0 = reorient_to_2d(
+        biased, uv, sc, SIZE, float(max(SIZE)), frames=np.zeros(len(g), bool)
+    )
+    assert ang0 == 0.0 and same is biased
+    # a turn beyond MAX_REORIENT_DEG is taken for a fit gone astray: the lift is kept
+    far = rel @ _rodrigues(np.deg2rad([90.0, 0.0, 0.0])).T
+    kept, ang90 = reorient_to_2d(far, uv, sc, SIZE, float(max(SIZE)))
+    assert ang90 == 0.0 and kept is far

@@ -21,18 +21,31 @@ from hgmamba_core.world.estimate import (
     make_estimate,
     solve_floor,
 )
-from hgmamba_core.world.floor import ANKLE_ABOVE_FLOOR_M, upright_mask, vertical_lines
+from hgmamba_core.world.floor import (
+    ANKLE_ABOVE_FLOOR_M,
+    ruler_points,
+    upright_mask,
+    vertical_lines,
+)
 from hgmamba_core.world.frame import (
     H36M_MEAN_STANDING_HEIGHT_M,
     moving_average,
+    reorient_to_2d,
     rescale_to_height,
     rotation_from_up,
     solve_translation,
 )
 
 _ANKLES = (3, 6)
-SCALE_RANGE = (0.7, 1.4)  # per-person depth corrections are clipped to this
+SCALE_RANGE = (0.5, 2.0)  # per-person depth corrections are clipped to this
+OUTLIER_WINDOW_S = 1.0  # contact factors are tested against their running median
+OUTLIER_MADS = 3.0  # ... and dropped beyond this many MADs of it,
+OUTLIER_MIN_LOG = 0.1  # but never within 10 % of it (a steady walk has a tiny MAD)
 MIN_PERSON_STANCE = 10
+REORIENT_UPRIGHT_DEG = 20.0  # the lifted body's own angles, frames the rotation is fitted on
+# chosen on bench/world.py (end to end, seeds 0 and 100; see the README's Measured table)
+PLANE_SIGMA_DEG = 10.0  # the lifted feet's floor fit: 9-14 degrees off end to end (median)
+RULER_WEIGHT = 0.2  # the rulers' information, discounted (their own fit is 2-20 degrees off)
 CONTACT_SMOOTH_FRAMES = 3  # bench/world.py, stance contact: 1, 3, 7 gave drift 0.05, 0.05, 0.06 m
 
 
@@ -57,10 +70,19 @@ class WorldConfig:
     prior_sigma_deg: float = PRIOR_SIGMA_DEG
     use_verticals: bool = True  # the people's image axes as evidence on up
     use_floor: bool = True  # the stance feet's plane as evidence on up
+    # each lifted person turned so that they reproject best onto the 2D (frame.reorient_to_2d)
+    reorient: bool = True
+    # the floor plane's tilt from the lifted feet is never surer than this (0: no cap)
+    plane_sigma_deg: float = PLANE_SIGMA_DEG
+    # people of constant size as vertical rulers (floor.ruler_info; only with a known focal)
+    ruler_weight: float = RULER_WEIGHT
+    ruler_image_upright: bool = False  # True: rulers only where the 2D looks upright too
     same_floor: bool = True  # per-person (per stance) depth correction onto the shared floor
     # which frames' lowest ankle is put on the floor: "stance", "upright" or "all" (a short
     # median filter keeps brief flight phases; jumps longer than ~0.2 s are flattened)
     contact: str = "all"
+    contact_range: tuple[float, float] = SCALE_RANGE  # per-frame depth factors are clipped to this
+    contact_outlier_s: float = OUTLIER_WINDOW_S  # 0: outliers against the clip-wide median
 
 
 @dataclass(frozen=True)
@@ -95,6 +117,11 @@ def camera_frame_people(
         rel = rel_cam[:, p] - rel_cam[:, p, H36M_ROOT : H36M_ROOT + 1]
         if cfg.standing_height_m:
             rel = rescale_to_height(rel, cfg.standing_height_m)
+        if cfg.reorient and cfg.place_root:
+            up_fr = upright_mask(rel, max_deg=REORIENT_UPRIGHT_DEG)
+            rel, _ = reorient_to_2d(
+                rel, keypoints_px[:, p], scores[:, p], size, focal, frames=up_fr
+            )
         if cfg.place_root:
             t = solve_translation(rel, keypoints_px[:, p], scores[:, p], size, focal)
             rel = rel + moving_average(t, cfg.root_smooth_frames)[:, None, :]
@@ -103,9 +130,11 @@ def camera_frame_people(
 
 
 def _running_median(x: np.ndarray, k: int) -> np.ndarray:
-    """Centred running median (odd window k, shrinking at the ends)."""
-    r = k // 2
-    return np.array([np.median(x[max(0, i - r) : i + r + 1]) for i in range(len(x))])
+    """Centred running median (odd window k, shrinking symmetrically at the ends, so that a
+    trend is followed to the last frame instead of flattened there)."""
+    n = len(x)
+    rad = [min(k // 2, i, n - 1 - i) for i in range(n)]
+    return np.array([np.median(x[i - r : i + r + 1]) for i, r in enumerate(rad)])
 
 
 def contact_scale(
@@ -115,6 +144,8 @@ def contact_scale(
     frames: np.ndarray,
     percentile: float = 5.0,
     fps: float = 25.0,
+    scale_range: tuple[float, float] = SCALE_RANGE,
+    outlier_window_s: float = OUTLIER_WINDOW_S,
 ) -> tuple[np.ndarray, str]:
     """(F,) depth factors that put this person's stance ankle on the floor, and a note.
 
@@ -135,8 +166,15 @@ def contact_scale(
     if frames.size >= MIN_PERSON_STANCE:
         logk = np.log(target / low[frames])
         med = np.median(logk)
-        mad = 1.4826 * np.median(np.abs(logk - med)) + 1e-3
-        keep = np.abs(logk - med) <= 3 * mad
+        # outliers against the factor's local level (~1 s), not its clip-wide median: under a
+        # slightly wrong floor the factor trends with depth, and a global test cuts the ends
+        # of a walk off (the demo: the ankles then float 0.2-0.6 m there)
+        if outlier_window_s > 0:
+            loc = _running_median(logk, max(5, int(round(outlier_window_s * fps)) | 1))
+        else:  # the clip-wide median (the rule before 2026-12-01)
+            loc = np.full_like(logk, med)
+        mad = 1.4826 * np.median(np.abs(logk - loc)) + 1e-3
+        keep = np.abs(logk - loc) <= max(OUTLIER_MADS * mad, OUTLIER_MIN_LOG)
         f, lk = frames[keep], logk[keep]
         lk = _running_median(lk, max(3, int(round(0.2 * fps)) | 1))
         k = np.exp(np.interp(np.arange(F), f, lk))
@@ -146,9 +184,9 @@ def contact_scale(
         k = np.full(F, target / np.percentile(ok_low, 100 - percentile))
     med_k = float(np.median(k))
     note = ""
-    if not SCALE_RANGE[0] <= med_k <= SCALE_RANGE[1]:
-        note = f"depth correction {med_k:.2f} clipped to {SCALE_RANGE}: not on the floor"
-    return np.clip(k, *SCALE_RANGE), note
+    if not scale_range[0] <= med_k <= scale_range[1]:
+        note = f"depth correction {med_k:.2f} clipped to {scale_range}: not on the floor"
+    return np.clip(k, *scale_range), note
 
 
 def place_in_world(
@@ -173,13 +211,17 @@ def place_in_world(
     if not cfg.place_root:  # no camera geometry: fixed tilt, each person floored on their own
         return _legacy_world(cams, cfg, focal, source, F)
     kps = [np.asarray(keypoints_px[:, p], np.float64) for p in range(P)]
-    verts = None
+    verts, rulers = None, None
+    sc_list = [scores[:, p] for p in range(P)]
     if cfg.use_verticals:
-        verts = vertical_lines(kps, [scores[:, p] for p in range(P)], size, focal, cams=cams)
+        verts = vertical_lines(kps, sc_list, size, focal, cams=cams)
+    if cfg.ruler_weight > 0:
+        rulers = ruler_points(kps, sc_list, cams=cams, image_upright=cfg.ruler_image_upright)
     sol = solve_floor(
         cams, conf, fps, kps, tilt_deg=cfg.tilt_deg, roll_deg=cfg.roll_deg,
         prior_sigma_deg=cfg.prior_sigma_deg, floor_percentile=cfg.floor_percentile,
-        verticals=verts, use_floor=cfg.use_floor,
+        verticals=verts, use_floor=cfg.use_floor, rulers=rulers,
+        ruler_weight=cfg.ruler_weight, image=(size, focal), plane_sigma_deg=cfg.plane_sigma_deg,
         vertical_pitch=cfg.focal_px is not None and not source.startswith("default"),
     )  # fmt: skip
     up, height = sol.up_cam, sol.height_m
@@ -204,7 +246,10 @@ def place_in_world(
                 frames = np.union1d(frames, np.flatnonzero(upright_mask(cam, max_deg=35.0)))
             elif cfg.contact == "all":  # ... of any frame (walking, standing, sitting, lying)
                 frames = np.flatnonzero(np.isfinite(cam[:, list(_ANKLES)]).all((1, 2)))
-            k, note = contact_scale(cam, up, height / scene, frames, cfg.floor_percentile, fps)
+            k, note = contact_scale(
+                cam, up, height / scene, frames, cfg.floor_percentile, fps,
+                cfg.contact_range, cfg.contact_outlier_s,
+            )  # fmt: skip
             if note:
                 notes.append(f"person {p}: {note}")
         s = scene * k

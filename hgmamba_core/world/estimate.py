@@ -22,6 +22,7 @@ import numpy as np
 
 from hgmamba_core.world.floor import (
     ANKLE_ABOVE_FLOOR_M,
+    Rulers,
     StanceFeet,
     Verticals,
     _map_normal,
@@ -30,6 +31,7 @@ from hgmamba_core.world.floor import (
     bootstrap_floor,
     fit_floor,
     obs_per_point,
+    ruler_info,
     stance_feet,
     unit,
     vertical_info,
@@ -167,6 +169,10 @@ def _solve_floor(
     verticals: Verticals | None = None,
     use_floor: bool = True,
     vertical_pitch: bool = True,
+    rulers: Rulers | None = None,
+    ruler_weight: float = 0.0,
+    image: tuple[tuple[int, int], float] | None = None,
+    plane_sigma_deg: float = 0.0,
 ) -> FloorSolution:
     """World up and the camera height from camera-frame people (see the module docstring).
 
@@ -229,6 +235,11 @@ def _solve_floor(
     else:
         cues.insert(0, "2D verticals")
     up0 = _map_normal(vinfo, prior, pw) if pw < 1e12 else prior
+    if rulers is not None and rulers.persons and ruler_weight > 0 and image and vertical_pitch:
+        rinfo, _ = ruler_info(rulers, image[0], image[1], up0, fps)
+        vinfo = vinfo + ruler_weight * rinfo
+        cues.insert(0, "people as rulers")
+        up0 = _map_normal(vinfo, prior, pw) if pw < 1e12 else prior
     if not use_floor:
         feet = stance_feet(cams, ankle_conf, up0, fps, keypoints)
         h = _floor_height(feet, cams, up0, floor_percentile, per_person)
@@ -258,7 +269,10 @@ def _solve_floor(
     for _ in range(2):  # refit once with the lowest ankle and the stance test along the new up
         grp = feet.person if per_person else None
         opp = obs_per_point(feet)
-        fit = fit_floor(feet.points, prior, sigma, obs_per_point=opp, groups=grp, extra_info=vinfo)
+        fit = fit_floor(
+            feet.points, prior, sigma, obs_per_point=opp, groups=grp, extra_info=vinfo,
+            plane_sigma_deg=plane_sigma_deg,
+        )  # fmt: skip
         feet2 = stance_feet(cams, ankle_conf, fit.normal, fps, keypoints)
         if feet2.count < MIN_STANCE_FRAMES:
             break

@@ -252,6 +252,7 @@ def fit_floor(
     obs_per_point: float = 1.0,
     groups: np.ndarray | None = None,
     extra_info: np.ndarray | None = None,
+    plane_sigma_deg: float = 0.0,
 ) -> PlaneFit:
     """Robust (IRLS, Tukey biweight) plane through stance ankles, pulled towards a prior up.
 
@@ -285,6 +286,8 @@ def fit_floor(
         mean = _group_means(P, wi, g)
         X = P - mean
         cov = obs_per_point * (wi[:, None] * X).T @ X / (scale * scale)
+        if plane_sigma_deg > 0:  # the plane's tilt is never surer than this (its bias)
+            cov = _cap_info(cov, n, plane_sigma_deg)
         if extra_info is not None:
             cov = cov + extra_info
         if np.isinf(prior_sigma_deg):
@@ -310,6 +313,16 @@ def fit_floor(
         normal=n, height_m=d + ANKLE_ABOVE_FLOOR_M, residual_m=float(scale),
         spread_m=(float(sv[0]), float(sv[1])), inliers=int(inl.sum()),
     )  # fmt: skip
+
+
+def _cap_info(cov: np.ndarray, n: np.ndarray, sigma_deg: float) -> np.ndarray:
+    """Scale a plane's information so that no tilt of the normal n is known better than
+    sigma_deg: many stance points beat noise down, not a lifter's systematic depth error."""
+    e1 = unit(np.cross(n, [1.0, 0.0, 0.0]) if abs(n[0]) < 0.9 else np.cross(n, [0.0, 1.0, 0.0]))
+    T = np.stack([e1, np.cross(n, e1)], axis=1)
+    top = float(np.linalg.eigvalsh(T.T @ cov @ T)[-1])
+    cap = 1.0 / np.deg2rad(sigma_deg) ** 2
+    return cov * min(1.0, cap / top) if top > 0 else cov
 
 
 def _weighted_median(x: np.ndarray, w: np.ndarray) -> float:
@@ -373,25 +386,177 @@ def vertical_lines(
     """
     c = np.array([size[0] / 2.0, size[1] / 2.0])
     normals, who = [], []
+    for p, (a, b) in enumerate(upright_axes(keypoints, scores, min_conf, cams)):
+        if not len(a):
+            continue
+        A = np.concatenate([(a - c) / focal, np.ones((len(a), 1))], 1)
+        B = np.concatenate([(b - c) / focal, np.ones((len(a), 1))], 1)
+        normals.append(unit(np.cross(A, B)))
+        who.append(np.full(len(a), p))
+    if not normals:
+        return Verticals(np.zeros((0, 3)), np.zeros(0, np.int64))
+    return Verticals(np.concatenate(normals), np.concatenate(who))
+
+
+def upright_axes(
+    keypoints: list[np.ndarray],
+    scores: list[np.ndarray],
+    min_conf: float = 0.3,
+    cams: list[np.ndarray] | None = None,
+    image_upright: bool = True,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per person the (mid-ankle, thorax) pixels (N, 2) of frames that look upright in the
+    image (see vertical_lines; image_upright=False: only the lifted body's own angles are
+    tested, with cams): the people's image axes."""
+    out = []
     for p, (kp, sc) in enumerate(zip(keypoints, scores, strict=True)):
         kp = np.asarray(kp, np.float64)
         sc = np.nan_to_num(np.asarray(sc, np.float64), nan=0.0)
         a = 0.5 * (kp[:, _ANKLES[0]] + kp[:, _ANKLES[1]])
         b = kp[:, _THORAX]
         conf = np.min(sc[:, [_ANKLES[0], _ANKLES[1], 11, 14]], axis=1)
-        ok = upright_2d(kp) & (conf >= min_conf)
+        ok = conf >= min_conf
+        if image_upright:
+            ok &= upright_2d(kp)
         if cams is not None:
             ok &= upright_mask(cams[p], max_deg=35.0)
         ok &= np.linalg.norm(np.nan_to_num(b - a), axis=-1) >= 20.0
-        if not ok.any():
+        out.append((a[ok], b[ok]))
+    return out
+
+
+RULER_MIN_FRAMES = 5  # upright frames per person for the ruler cue
+
+
+@dataclass(frozen=True)
+class Rulers:
+    """People as vertical rulers: upright frames' mid-ankle (on the floor) and thorax pixels,
+    who they are, and each person's median image axis length (px, to normalise residuals)."""
+
+    foot: np.ndarray  # (N, 2) px
+    top: np.ndarray  # (N, 2) px
+    person: np.ndarray  # (N,) 0..persons-1
+    length: np.ndarray  # (N,) px
+
+    @property
+    def persons(self) -> int:
+        return int(self.person.max()) + 1 if self.person.size else 0
+
+
+def ruler_points(
+    keypoints: list[np.ndarray],
+    scores: list[np.ndarray],
+    cams: list[np.ndarray] | None = None,
+    min_frames: int = RULER_MIN_FRAMES,
+    image_upright: bool = True,
+) -> Rulers:
+    """The upright image axes of every person with at least min_frames of them."""
+    foot, top, who, length = [], [], [], []
+    for a, b in upright_axes(keypoints, scores, cams=cams, image_upright=image_upright):
+        if len(a) < min_frames:
             continue
-        A = np.concatenate([(a[ok] - c) / focal, np.ones((ok.sum(), 1))], 1)
-        B = np.concatenate([(b[ok] - c) / focal, np.ones((ok.sum(), 1))], 1)
-        normals.append(unit(np.cross(A, B)))
-        who.append(np.full(int(ok.sum()), p))
-    if not normals:
-        return Verticals(np.zeros((0, 3)), np.zeros(0, np.int64))
-    return Verticals(np.concatenate(normals), np.concatenate(who))
+        foot.append(a)
+        top.append(b)
+        who.append(np.full(len(a), len(length)))
+        length.append(np.full(len(a), np.median(np.linalg.norm(b - a, axis=-1))))
+    if not foot:
+        e = np.zeros((0, 2))
+        return Rulers(e, e, np.zeros(0, np.int64), np.zeros(0))
+    cat = np.concatenate
+    return Rulers(cat(foot), cat(top), cat(who), cat(length))
+
+
+def _ruler_residuals(prm: np.ndarray, r: Rulers, focal: float, c: np.ndarray) -> np.ndarray:
+    """(2N,) image residuals (in axis lengths) of the thorax predicted for an up (pitch, roll
+    in prm[:2], radians) and per-person log(axis height / camera height) prm[2:]: the foot's
+    ray meets the floor, the thorax stands that high above it along up."""
+    from hgmamba_core.world.frame import up_from_pitch_roll
+
+    n = up_from_pitch_roll(np.degrees(prm[0]), np.degrees(prm[1]))
+    rise = np.exp(prm[2:])[r.person]
+    ray = np.concatenate([(r.foot - c) / focal, np.ones((len(r.foot), 1))], 1)
+    below = -(ray @ n)
+    bad = below <= 1e-3  # the foot at or above the horizon: cannot stand on this floor
+    floor_pt = ray / np.where(bad, 1.0, below)[:, None]
+    top = floor_pt + rise[:, None] * n
+    z = np.maximum(top[:, 2], 1e-3)
+    res = (focal * top[:, :2] / z[:, None] + c - r.top) / r.length[:, None]
+    res[bad | (top[:, 2] <= 1e-3)] = 1.0
+    return res.ravel()
+
+
+def ruler_info(
+    r: Rulers,
+    size: tuple[int, int],
+    focal: float,
+    up0: np.ndarray,
+    fps: float,
+    iters: int = 12,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(3x3 information on up, the rulers' own up or None) from people standing upright.
+
+    A person of constant size whose image axis shrinks and rises as they walk away tells the
+    floor's tilt (the horizon) without any 3D: each upright frame's mid-ankle is on the floor,
+    the thorax a fixed (per person, unknown) height above it along up. Robust Gauss-Newton
+    (Tukey weights) from up0 over pitch, roll and the per-person heights; the information is
+    the pitch/roll block with the heights marginalised, each person's frames counted as one
+    observation per half second (like vertical_info), as a quadratic form on the unit vector.
+    """
+    from hgmamba_core.world.frame import pitch_roll_from_up, up_from_pitch_roll
+
+    if r.persons == 0:
+        return np.zeros((3, 3)), None
+    c = np.array([size[0] / 2.0, size[1] / 2.0])
+    pitch, roll = pitch_roll_from_up(up0)
+    prm = np.concatenate([np.radians([pitch, roll]), np.zeros(r.persons)])
+    # each person's height ratio: the best of a coarse grid at the starting up
+    for p in range(r.persons):
+        grid = np.log(np.geomspace(0.02, 3.0, 30))
+        cost = []
+        for g in grid:
+            trial = prm.copy()
+            trial[2 + p] = g
+            res = _ruler_residuals(trial, r, focal, c).reshape(-1, 2)[r.person == p]
+            cost.append(np.median(np.abs(res)))
+        prm[2 + p] = grid[int(np.argmin(cost))]
+    per = np.bincount(r.person)
+    eff = (np.maximum(1.0, per / max(0.5 * fps, 1.0)) / np.maximum(per, 1))[r.person]
+    eff = np.repeat(eff, 2)
+    A = np.eye(len(prm))
+    s = 1.0
+    for _ in range(iters):
+        res = _ruler_residuals(prm, r, focal, c)
+        s = max(1.4826 * float(np.median(np.abs(res))), 0.01)
+        u = res / (4.685 * s)
+        w = np.where(np.abs(u) < 1, (1 - u * u) ** 2, 0.0)
+        J = np.empty((res.size, prm.size))
+        for j in range(prm.size):
+            d = np.zeros(prm.size)
+            d[j] = 1e-6
+            J[:, j] = (_ruler_residuals(prm + d, r, focal, c) - res) / 1e-6
+        A = (J * w[:, None]).T @ J
+        step = np.linalg.solve(A + 1e-9 * np.eye(prm.size), -(J * w[:, None]).T @ res)
+        step[:2] = np.clip(step[:2], -0.2, 0.2)
+        prm = prm + step
+        if np.abs(step).max() < 1e-6:
+            break
+    res = _ruler_residuals(prm, r, focal, c)
+    u = res / (4.685 * s)
+    w = eff * np.where(np.abs(u) < 1, (1 - u * u) ** 2, 0.0)
+    A = (J * w[:, None]).T @ J / (s * s)
+    a, b, d = A[:2, :2], A[:2, 2:], A[2:, 2:]
+    info2 = a - b @ np.linalg.solve(d + 1e-9 * np.eye(len(d)), b.T)
+    n = up_from_pitch_roll(np.degrees(prm[0]), np.degrees(prm[1]))
+    eps = 1e-6
+    T = np.stack(
+        [
+            (up_from_pitch_roll(np.degrees(prm[0] + eps), np.degrees(prm[1])) - n) / eps,
+            (up_from_pitch_roll(np.degrees(prm[0]), np.degrees(prm[1] + eps)) - n) / eps,
+        ],
+        axis=1,
+    )
+    Tp = np.linalg.pinv(T)  # (2, 3): unit-vector change -> (pitch, roll) change
+    return Tp.T @ info2 @ Tp, n
 
 
 def vertical_info(v: Verticals, up: np.ndarray, fps: float, iters: int = 3) -> np.ndarray:

@@ -11,6 +11,7 @@ import numpy as np
 
 from hgmamba_core.skeleton import NUM_JOINTS
 
+MAX_REORIENT_DEG = 45.0  # bench/world.py: 0-18 degrees; more is a reprojection fit gone astray
 H36M_MEAN_STANDING_HEIGHT_M = 1.64  # mean over S1-S11 of the chain below, measured on the GT
 _TRUNK = ((0, 7), (7, 8), (8, 9), (9, 10))
 _LEGS = (((1, 2), (2, 3)), ((4, 5), (5, 6)))
@@ -130,3 +131,76 @@ def moving_average(x: np.ndarray, k: int) -> np.ndarray:
         n = (2 * rad + 1).reshape((-1,) + (1,) * (x.ndim - 1))
         out[a:b] = (cs[i + rad + 1] - cs[i - rad]) / n
     return out
+
+
+def _rodrigues(w: np.ndarray) -> np.ndarray:
+    """Rotation matrix of an axis-angle vector (radians)."""
+    th = float(np.linalg.norm(w))
+    if th < 1e-12:
+        return np.eye(3)
+    k = w / th
+    K = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
+    return np.eye(3) + np.sin(th) * K + (1.0 - np.cos(th)) * K @ K
+
+
+def _reprojection(
+    w: np.ndarray, rel: np.ndarray, xy_px: np.ndarray, conf: np.ndarray, size, focal: float
+) -> np.ndarray:
+    """Residuals (in person heights, sqrt-score weighted) of rel rotated by w, rooted by
+    solve_translation, against the 2D."""
+    rr = rel @ _rodrigues(w).T
+    X = rr + solve_translation(rr, xy_px, conf, size, focal)[:, None]
+    uv = focal * X[..., :2] / X[..., 2:3] + np.array(size, np.float64) / 2.0
+    ys = xy_px[..., 1]
+    tall = np.maximum(np.nanmax(ys, axis=1) - np.nanmin(ys, axis=1), 1.0)
+    wt = np.sqrt(np.clip(np.nan_to_num(conf), 0.0, 1.0))[..., None]
+    return np.nan_to_num((uv - xy_px) / tall[:, None, None] * wt).ravel()
+
+
+def reorient_to_2d(
+    rel: np.ndarray,
+    xy_px: np.ndarray,
+    conf: np.ndarray,
+    size: tuple[int, int],
+    focal: float,
+    stride: int = 3,
+    iters: int = 10,
+    frames: np.ndarray | None = None,
+    min_frames: int = 10,
+    max_samples: int = 200,
+) -> tuple[np.ndarray, float]:
+    """One rotation of a person's root-relative track (F, 17, 3) about its root so that it
+    reprojects best onto the 2D through the pinhole camera, and its angle in degrees.
+
+    A lifter that has seen few viewpoints returns the body as one of its training cameras
+    would see it (bench/world.py: the pelvis->thorax direction 4-17 degrees off); the 2D's
+    foreshortening under perspective says how the body is really turned towards the camera.
+    Gauss-Newton on an axis-angle over every stride-th frame (at most max_samples of them),
+    steps capped at ~11 degrees.
+    frames: (F,) bool, the frames to fit on (e.g. upright ones, whose articulation a lifter
+    gets right: on a bent body a rotation also soaks up articulation errors); with fewer than
+    min_frames of them the track is left as it is.
+    """
+    ok = np.isfinite(rel).all(axis=(1, 2)) & np.isfinite(xy_px).all(axis=(1, 2))
+    if frames is not None:
+        ok &= frames
+    if ok.sum() < min_frames:
+        return rel, 0.0
+    sub = np.flatnonzero(ok)
+    sub = sub[:: max(stride, -(-sub.size // max_samples))]  # a long track costs no more
+    r, kp, sc = rel[sub].astype(np.float64), xy_px[sub].astype(np.float64), conf[sub]
+    w = np.zeros(3)
+    for _ in range(iters):
+        r0 = _reprojection(w, r, kp, sc, size, focal)
+        J = np.stack(
+            [(_reprojection(w + d, r, kp, sc, size, focal) - r0) / 1e-4 for d in 1e-4 * np.eye(3)],
+            axis=1,
+        )
+        step = np.clip(np.linalg.lstsq(J, -r0, rcond=None)[0], -0.2, 0.2)
+        w = w + step
+        if np.abs(step).max() < 1e-5:
+            break
+    angle = float(np.degrees(np.linalg.norm(w)))
+    if not np.isfinite(angle) or angle > MAX_REORIENT_DEG:  # a fit gone astray: keep the lift
+        return rel, 0.0
+    return rel @ _rodrigues(w).T, angle
