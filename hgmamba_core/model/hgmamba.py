@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from hgmamba_core.errors import HGMambaError
+from hgmamba_core.model import fast_eval
 from hgmamba_core.model.block import HGMBlock
 from hgmamba_core.model.mamba_stream import SelectiveSSM
 from hgmamba_core.model.variants import VariantConfig, get_variant
@@ -50,8 +51,13 @@ class HGMamba(nn.Module):
                 f"HGMamba-{self.cfg.name} takes 1..{self.cfg.frames} frames per window, got {t}"
             )
         x = self.joint_embed(x) + self.pos_embed[:, :t]
-        for blk in self.blocks:
-            x = blk(x)
+        if fast_eval.fast_path_available(x, self):
+            order = fast_eval.token_order(t, self.cfg.num_joints)
+            for blk in self.blocks:
+                x = blk.fast_forward(x, order)
+        else:
+            for blk in self.blocks:
+                x = blk(x)
         return self.head(self.rep(self.norm(x)))
 
 
