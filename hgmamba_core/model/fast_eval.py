@@ -17,6 +17,7 @@ steps and `.to()` never leave a stale copy; checkpoints are untouched.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hgmamba_core.model.hypergcn import knn_frame_adjacency
 from hgmamba_core.ssm.fused import load_extension
 
 LOG2E = 1.0 / math.log(2.0)
@@ -31,12 +33,12 @@ LOG2E = 1.0 / math.log(2.0)
 
 @dataclass(frozen=True)
 class MlpPack:
-    """LN -> fc1 -> GELU -> fc2, with the unit's layer scale folded into fc2."""
+    """LN -> fc1 -> GELU -> fc2, with the unit's layer scale folded into fc2. Weights (out, in)."""
 
     norm: nn.LayerNorm
-    w1: torch.Tensor  # (D, H) = fc1.weight.T
+    w1: torch.Tensor
     b1: torch.Tensor
-    w2: torch.Tensor  # (H, D) = fc2.weight.T * scale2
+    w2: torch.Tensor  # fc2.weight * scale2
     b2: torch.Tensor
 
 
@@ -46,8 +48,10 @@ class MambaPack:
 
     norm: nn.LayerNorm
     inner: int
-    w_in: torch.Tensor  # (D, 6i): [id_st | id_ts | f_st | b_st | f_ts | b_ts]
-    b_in: torch.Tensor
+    w_id: torch.Tensor  # (2i, D): W_id of st, ts
+    b_id: torch.Tensor
+    w_act: torch.Tensor  # (4i, D): W_f1, W_b1 of st, then of ts (scan k = 2 * mixer + dir)
+    b_act: torch.Tensor
     ln_w: torch.Tensor  # (2, i) norm_id weight of st, ts
     ln_b: torch.Tensor
     eps: float
@@ -57,7 +61,7 @@ class MambaPack:
     wdt: torch.Tensor  # (4, i, R)
     dt_bias: torch.Tensor  # (4, i)
     dskip: torch.Tensor  # (4, i)
-    w_out: torch.Tensor  # (2i, D) = [W_out_st^T; W_out_ts^T] * scale1
+    w_out: torch.Tensor  # (D, 2i) = [W_out_st | W_out_ts] * scale1
     b_out: torch.Tensor  # (D,)
     mlp: MlpPack
 
@@ -67,7 +71,7 @@ class SpatialPack:
     """Part + body hypergraph convolutions, BN and projections folded, one matmul each step."""
 
     norm: nn.LayerNorm
-    w: torch.Tensor  # (D, 2D) = [W_part^T s_part | W_body^T s_body]
+    w: torch.Tensor  # (2D, D) = [s_part W_part; s_body W_body]
     kernel: torch.Tensor  # (2J, 2J): block-diagonal over (joint, scale) rows
     bias: torch.Tensor  # (J, 2D): per joint, row sums of the kernels times the folded biases
     scale: torch.Tensor  # (D,) layer scale
@@ -102,13 +106,12 @@ def _bn_affine(bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _pack_mlp(unit: nn.Module) -> MlpPack:
-    mlp = unit.mlp
-    s2 = unit.scale2
+    mlp, s2 = unit.mlp, unit.scale2
     return MlpPack(
         unit.norm2,
-        mlp.fc1.weight.T.contiguous(),
+        mlp.fc1.weight.contiguous(),
         mlp.fc1.bias.clone(),
-        (mlp.fc2.weight.T * s2).contiguous(),
+        (mlp.fc2.weight * s2[:, None]).contiguous(),
         mlp.fc2.bias * s2,
     )
 
@@ -124,11 +127,9 @@ def _pack_mamba(unit: nn.Module) -> MambaPack:
     sm = unit.mixer
     mixers = (sm.st, sm.ts)
     i = sm.st.inner
-    parts = [m.in_proj.weight.split(i) for m in mixers]
+    parts = [m.in_proj.weight.split(i) for m in mixers]  # id, f, b
     biases = [m.in_proj.bias.split(i) for m in mixers]
-    order = [(0, 0), (1, 0), (0, 1), (0, 2), (1, 1), (1, 2)]  # (mixer, chunk: id f b)
-    w_in = torch.cat([parts[m][c] for m, c in order]).T.contiguous()
-    b_in = torch.cat([biases[m][c] for m, c in order])
+    act = [(m, c) for m in (0, 1) for c in (1, 2)]
     scans = [(m.w_f2, m.ssm_f) if d == 0 else (m.w_b2, m.ssm_b) for m in mixers for d in (0, 1)]
     packed = [_scan_pack(w2, ssm) for w2, ssm in scans]
     ssms = [ssm for _, ssm in scans]
@@ -136,8 +137,10 @@ def _pack_mamba(unit: nn.Module) -> MambaPack:
     return MambaPack(
         norm=unit.norm1,
         inner=i,
-        w_in=w_in,
-        b_in=b_in,
+        w_id=torch.cat([parts[0][0], parts[1][0]]).contiguous(),
+        b_id=torch.cat([biases[0][0], biases[1][0]]),
+        w_act=torch.cat([parts[m][c] for m, c in act]).contiguous(),
+        b_act=torch.cat([biases[m][c] for m, c in act]),
         ln_w=torch.stack([m.norm_id.weight for m in mixers]),
         ln_b=torch.stack([m.norm_id.bias for m in mixers]),
         eps=sm.st.norm_id.eps,
@@ -147,7 +150,7 @@ def _pack_mamba(unit: nn.Module) -> MambaPack:
         wdt=torch.stack([s.dt_proj.weight for s in ssms]).contiguous(),
         dt_bias=torch.stack([s.dt_proj.bias for s in ssms]).contiguous(),
         dskip=torch.stack([s.D for s in ssms]).contiguous(),
-        w_out=(torch.cat([m.w_out.weight.T for m in mixers]) * s1).contiguous(),
+        w_out=(torch.cat([m.w_out.weight for m in mixers], dim=1) * s1[:, None]).contiguous(),
         b_out=(sm.st.w_out.bias + sm.ts.w_out.bias) * s1,
         mlp=_pack_mlp(unit),
     )
@@ -159,7 +162,7 @@ def _pack_spatial(unit: nn.Module) -> SpatialPack:
     for conv in convs:
         s, t = _bn_affine(conv.bn)
         k = conv.kernel()
-        ws.append(conv.proj.weight.T * s)
+        ws.append(conv.proj.weight * s[:, None])
         ks.append(k)
         bs.append(k.sum(dim=1)[:, None] * (conv.proj.bias * s)[None, :] + t[None, :])
     j = ks[0].shape[0]
@@ -168,7 +171,7 @@ def _pack_spatial(unit: nn.Module) -> SpatialPack:
         big[c::2, c::2] = k
     return SpatialPack(
         norm=unit.norm1,
-        w=torch.cat(ws, dim=1).contiguous(),
+        w=torch.cat(ws).contiguous(),
         kernel=big,
         bias=torch.cat(bs, dim=1).contiguous(),
         scale=unit.scale1.clone(),
@@ -182,7 +185,7 @@ def _pack_temporal(unit: nn.Module) -> TemporalPack:
     return TemporalPack(
         norm=unit.norm1,
         k=gcn.k,
-        w=(gcn.proj.weight.T * s).contiguous(),
+        w=(gcn.proj.weight * s[:, None]).contiguous(),
         b=gcn.proj.bias * s + t,  # rows of the k-NN kernel sum to 1
         scale=unit.scale1.clone(),
         mlp=_pack_mlp(unit),
@@ -220,6 +223,14 @@ def fast_path_available(x: torch.Tensor, module: nn.Module) -> bool:
     )
 
 
+def windows_per_chunk(t: int, j: int, rows: int = 2048) -> int:
+    """Windows per pass so one pass holds about `rows` tokens: the block's largest intermediates
+    (about 1.5k floats a token) then stay near the L2 cache instead of streaming through memory.
+    Measured on the 2-core CPU (XS, 16 windows, 1 thread, frames/s by windows per pass): 1: 223,
+    2: 211, 4: 263, 8: 222, 16: 195."""
+    return max(1, rows // (t * j))
+
+
 def token_order(t: int, j: int) -> torch.Tensor:
     """(2, T*J) int32: sequence position -> token row, spatial-first then temporal-first."""
     rows = torch.arange(t * j, dtype=torch.int32)
@@ -230,56 +241,74 @@ def _layer_norm(x: torch.Tensor, norm: nn.LayerNorm) -> torch.Tensor:
     return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
 
 
-def _residual_mm(x: torch.Tensor, a: torch.Tensor, w: torch.Tensor, b: torch.Tensor):
-    """x + a @ w + b, the residual add inside the matmul; under autocast the low-precision
-    product is added to the float32 stream instead, which stays float32 as in the modules."""
-    if torch.is_autocast_enabled("cpu"):
-        return x + torch.addmm(b, a, w)
-    return torch.addmm(x + b, a, w)
+@functools.cache
+def _onednn_linear() -> bool:
+    """oneDNN's linear with bias, GELU or a residual add in the GEMM epilogue is there."""
+    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+
+
+def _fused_ok(x: torch.Tensor) -> bool:
+    """float32 without autocast (autocast must see plain ops to lower their precision)."""
+    return x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu") and _onednn_linear()
+
+
+def _linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, gelu: bool = False):
+    """x @ w.T + b, then GELU: one oneDNN call with bias and GELU in the epilogue (measured 2-3x
+    faster than addmm + gelu on (7344, 64) x (64, 256): the big output is written once)."""
+    if _fused_ok(x):
+        attr, algo = ("gelu", "none") if gelu else ("none", "")
+        return torch.ops.mkldnn._linear_pointwise(x, w, b, attr, [], algo)
+    y = F.linear(x, w, b)
+    return F.gelu(y) if gelu else y
+
+
+def _linear_residual(x: torch.Tensor, a: torch.Tensor, w: torch.Tensor, b: torch.Tensor):
+    """x + a @ w.T + b with the add in the GEMM epilogue; under autocast the low-precision
+    product is added to the float32 stream, which stays float32 as in the modules."""
+    if _fused_ok(a):
+        return torch.ops.mkldnn._linear_pointwise.binary(a, x, w, b, "add")
+    return x + F.linear(a, w, b)
 
 
 def _mlp(x: torch.Tensor, p: MlpPack) -> torch.Tensor:
     """x + scale2 * MLP(LN(x)) for (N, D) rows."""
-    hid = F.gelu(torch.addmm(p.b1, _layer_norm(x, p.norm), p.w1))
-    return _residual_mm(x, hid, p.w2, p.b2)
+    hid = _linear(_layer_norm(x, p.norm), p.w1, p.b1, gelu=True)
+    return _linear_residual(x, hid, p.w2, p.b2)
 
 
 def _mamba(x: torch.Tensor, p: MambaPack, order: torch.Tensor) -> torch.Tensor:
     """Mamba residual unit on (N, D) rows in storage order."""
     n, i = x.shape[0], p.inner
-    proj = torch.addmm(p.b_in, _layer_norm(x, p.norm), p.w_in)  # (N, 6i)
-    gate = F.layer_norm(proj[:, : 2 * i].reshape(n, 2, i), (i,), eps=p.eps)
+    h = _layer_norm(x, p.norm)
+    gate = F.layer_norm(_linear(h, p.w_id, p.b_id).view(n, 2, i), (i,), eps=p.eps)
     gate = F.gelu(torch.addcmul(p.ln_b, gate, p.ln_w)).float().contiguous()
-    act = F.gelu(proj[:, 2 * i :])
-    ld = p.w_scan[0].shape[1]
-    scan_in = torch.empty(4, n, ld, dtype=torch.float32)
+    act = _linear(h, p.w_act, p.b_act, gelu=True)  # (N, 4i)
+    scan_in = torch.empty(4, n, p.w_scan[0].shape[1], dtype=torch.float32)
     with torch.autocast("cpu", enabled=False):  # the scan's inputs stay float32 under autocast
         for k in range(4):
             torch.mm(act[:, k * i : (k + 1) * i].float(), p.w_scan[k], out=scan_in[k])
     y = load_extension().mixer_forward(
         scan_in, p.b_scan, order, p.a2, p.wdt, p.dt_bias, p.dskip, gate
     )
-    x = _residual_mm(x, y.view(n, 2 * i), p.w_out, p.b_out)
+    x = _linear_residual(x, y.view(n, 2 * i).to(act.dtype), p.w_out, p.b_out)
     return _mlp(x, p.mlp)
 
 
 def _spatial(x: torch.Tensor, p: SpatialPack, bt: int) -> torch.Tensor:
     n, d = x.shape
     j = n // bt
-    z = torch.mm(_layer_norm(x, p.norm), p.w).view(bt, 2 * j, d)  # rows (joint, scale)
+    z = F.linear(_layer_norm(x, p.norm), p.w).view(bt, 2 * j, d)  # rows (joint, scale)
     y = torch.matmul(p.kernel.to(z.dtype), z).view(bt, j, 2 * d)
     y = F.relu(y + p.bias.to(y.dtype)).view(n, 2, d).sum(dim=1)
     return _mlp(torch.addcmul(x, y, p.scale), p.mlp)
 
 
 def _temporal(x: torch.Tensor, p: TemporalPack, b: int, t: int) -> torch.Tensor:
-    from hgmamba_core.model.hypergcn import knn_frame_adjacency
-
     n, d = x.shape
     j = n // (b * t)
     h = _layer_norm(x, p.norm)
     g = knn_frame_adjacency(h.view(b, t, j, d), p.k)
-    z = torch.addmm(p.b, h, p.w).view(b, t, j * d)
+    z = _linear(h, p.w, p.b).view(b, t, j * d)
     y = F.relu(torch.bmm(g.to(z.dtype), z)).view(n, d)
     return _mlp(torch.addcmul(x, y, p.scale), p.mlp)
 
@@ -290,6 +319,6 @@ def block_forward(x: torch.Tensor, p: BlockPack, order: torch.Tensor) -> torch.T
     rows = x.reshape(b * t * j, d)
     x_m = _mamba(rows, p.mamba, order)
     x_hg = _temporal(_spatial(rows, p.spatial, b * t), p.temporal, b, t)
-    logit = torch.mv(x_m, p.fuse_w[:d].to(x_m.dtype)) + torch.mv(x_hg, p.fuse_w[d:].to(x_m.dtype))
-    alpha = torch.sigmoid(logit + p.fuse_b)[:, None]
+    w = p.fuse_w.to(x_m.dtype)
+    alpha = torch.sigmoid(torch.mv(x_m, w[:d]) + torch.mv(x_hg, w[d:]) + p.fuse_b)[:, None]
     return torch.lerp(x_hg, x_m, alpha.to(x_hg.dtype)).view(b, t, j, d)

@@ -50,14 +50,20 @@ class HGMamba(nn.Module):
             raise HGMambaError(
                 f"HGMamba-{self.cfg.name} takes 1..{self.cfg.frames} frames per window, got {t}"
             )
-        x = self.joint_embed(x) + self.pos_embed[:, :t]
         if fast_eval.fast_path_available(x, self):
+            step = fast_eval.windows_per_chunk(t, self.cfg.num_joints)
             order = fast_eval.token_order(t, self.cfg.num_joints)
-            for blk in self.blocks:
-                x = blk.fast_forward(x, order)
-        else:
-            for blk in self.blocks:
-                x = blk(x)
+            return torch.cat([self._forward_fast(c, order) for c in x.split(step)])
+        x = self.joint_embed(x) + self.pos_embed[:, :t]
+        for blk in self.blocks:
+            x = blk(x)
+        return self.head(self.rep(self.norm(x)))
+
+    def _forward_fast(self, x: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+        """forward() through the eval fast path (model/fast_eval.py), one chunk of windows."""
+        x = self.joint_embed(x) + self.pos_embed[:, : x.shape[1]]
+        for blk in self.blocks:
+            x = blk.fast_forward(x, order)
         return self.head(self.rep(self.norm(x)))
 
 
