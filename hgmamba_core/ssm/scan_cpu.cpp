@@ -640,10 +640,21 @@ void mixer_scan_dir16(const MixerArgs& a, const MixerBlock& blk, int64_t bi, int
   const int32_t* ord = a.order + g * L;
   const float* gate = a.gate + g * d + c0;
   float* out = a.out + g * d + c0;
+  constexpr int64_t kAhead = 6;  // prefetch distance: temporal-first steps jump 17 rows
   for (int64_t step = 0; step < L; ++step) {
     const int64_t s = dir ? L - 1 - step : step;
     const int64_t row = bi * L + ord[s];
     const float* pr = P + row * ld;
+    if (step + kAhead < L) {
+      const int64_t ahead = bi * L + ord[dir ? L - 1 - step - kAhead : step + kAhead];
+      const char* pa = reinterpret_cast<const char*>(P + ahead * ld);
+      _mm_prefetch(pa + 4 * c0, _MM_HINT_T0);
+      _mm_prefetch(pa + 4 * d, _MM_HINT_T0);
+      _mm_prefetch(pa + 4 * d + 64, _MM_HINT_T0);
+      _mm_prefetch(pa + 4 * d + 128, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(gate + ahead * GD), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(out + ahead * GD), _MM_HINT_T0);
+    }
     alignas(64) float q[48];
     for (int j = 0; j < 3; ++j)
       _mm512_store_ps(q + 16 * j,
