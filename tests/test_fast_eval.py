@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 import torch
+from conftest import H36M_DIR, REPO
 
 from hgmamba_core import build_model
 from hgmamba_core.model import fast_eval
@@ -119,3 +120,35 @@ def test_kernel_rejects_bad_order():
     args += [z(4, 4, 16), z(4, 4, 2), z(4, 4), z(4, 4), z(6, 2, 4)]
     with pytest.raises(RuntimeError, match="token order"):
         ext.mixer_forward(*args)
+
+
+@pytest.mark.skipif(not H36M_DIR.is_dir(), reason="needs ../shared/data/h36m")
+@pytest.mark.parametrize("weights", ["hgmamba_xs_h36m.pt", "hgmamba_xs_wild.pt"])
+def test_shipped_weights_on_real_windows_agree_to_a_micrometre(weights, monkeypatch):
+    """The shipped lifters on real H36M windows (S9 Walking, GT 2D): fast path == modules.
+
+    The temporal unit's k nearest frames are a top-k, so a near-tie can flip on any float
+    change (as between thread counts); the modules' choice is replayed in the fast path, so
+    what is compared is the arithmetic alone."""
+    import numpy as np
+
+    from hgmamba_core.data.h36m import load_h36m
+    from hgmamba_core.data.windows import clip_inputs
+    from hgmamba_core.model import hypergcn
+    from hgmamba_core.model.checkpoint import load_lifter
+
+    model = load_lifter(REPO / "assets" / "weights" / weights)
+    clip = load_h36m(H36M_DIR, ["S9"], "gt", actions=["Walking"], cameras=["54138969"])[0]
+    t = model.cfg.frames
+    x = torch.from_numpy(np.ascontiguousarray(clip_inputs(clip)[: 6 * t].reshape(6, t, 17, 3)))
+    chosen = []
+    real = hypergcn.knn_frame_adjacency
+    monkeypatch.setattr(
+        hypergcn, "knn_frame_adjacency", lambda h, k: chosen.append(real(h, k)) or chosen[-1]
+    )
+    slow = _slow(model, x)
+    monkeypatch.setattr(fast_eval, "knn_frame_adjacency", lambda h, k: chosen.pop(0))
+    with torch.inference_mode():
+        fast = model(x)
+    assert not chosen
+    assert (fast - slow).abs().max().item() * 1000.0 < 1e-3  # metres -> mm
