@@ -44,9 +44,9 @@ class MlpPack:
 
 @dataclass(frozen=True)
 class MambaPack:
-    """Both bidirectional mixers of a ShuffleMamba unit, folded and stacked."""
+    """Both bidirectional mixers of a ShuffleMamba unit, folded and stacked; the unit's LN affine
+    is folded into w_id / w_act (they take the block's shared plain LN)."""
 
-    norm: nn.LayerNorm
     inner: int
     w_id: torch.Tensor  # (2i, D): W_id of st, ts
     b_id: torch.Tensor
@@ -68,9 +68,8 @@ class MambaPack:
 
 @dataclass(frozen=True)
 class SpatialPack:
-    """Part + body hypergraph convolutions, BN and projections folded, one matmul each step."""
+    """Part + body hypergraph convolutions, BN, projections and the unit's LN affine folded."""
 
-    norm: nn.LayerNorm
     w: torch.Tensor  # (2D, D) = [s_part W_part; s_body W_body]
     kernel: torch.Tensor  # (2J, 2J): block-diagonal over (joint, scale) rows
     bias: torch.Tensor  # (J, 2D): per joint, row sums of the kernels times the folded biases
@@ -92,6 +91,7 @@ class TemporalPack:
 
 @dataclass(frozen=True)
 class BlockPack:
+    eps: float  # of the plain LN shared by the Mamba and spatial units
     mamba: MambaPack
     spatial: SpatialPack
     temporal: TemporalPack
@@ -134,13 +134,15 @@ def _pack_mamba(unit: nn.Module) -> MambaPack:
     packed = [_scan_pack(w2, ssm) for w2, ssm in scans]
     ssms = [ssm for _, ssm in scans]
     s1 = unit.scale1
+    w_id = torch.cat([parts[0][0], parts[1][0]])
+    w_act = torch.cat([parts[m][c] for m, c in act])
+    g, beta = unit.norm1.weight, unit.norm1.bias  # folded: the block shares one plain LN
     return MambaPack(
-        norm=unit.norm1,
         inner=i,
-        w_id=torch.cat([parts[0][0], parts[1][0]]).contiguous(),
-        b_id=torch.cat([biases[0][0], biases[1][0]]),
-        w_act=torch.cat([parts[m][c] for m, c in act]).contiguous(),
-        b_act=torch.cat([biases[m][c] for m, c in act]),
+        w_id=(w_id * g).contiguous(),
+        b_id=torch.cat([biases[0][0], biases[1][0]]) + w_id @ beta,
+        w_act=(w_act * g).contiguous(),
+        b_act=torch.cat([biases[m][c] for m, c in act]) + w_act @ beta,
         ln_w=torch.stack([m.norm_id.weight for m in mixers]),
         ln_b=torch.stack([m.norm_id.bias for m in mixers]),
         eps=sm.st.norm_id.eps,
@@ -158,19 +160,20 @@ def _pack_mamba(unit: nn.Module) -> MambaPack:
 
 def _pack_spatial(unit: nn.Module) -> SpatialPack:
     convs = (unit.mixer.part, unit.mixer.body)
+    g, beta = unit.norm1.weight, unit.norm1.bias  # folded: the block shares one plain LN
     ws, ks, bs = [], [], []
     for conv in convs:
         s, t = _bn_affine(conv.bn)
         k = conv.kernel()
-        ws.append(conv.proj.weight * s[:, None])
+        w = conv.proj.weight * s[:, None]
+        ws.append(w * g)
         ks.append(k)
-        bs.append(k.sum(dim=1)[:, None] * (conv.proj.bias * s)[None, :] + t[None, :])
+        bs.append(k.sum(dim=1)[:, None] * (conv.proj.bias * s + w @ beta)[None, :] + t[None, :])
     j = ks[0].shape[0]
     big = torch.zeros(2 * j, 2 * j, dtype=ks[0].dtype)
     for c, k in enumerate(ks):  # row (v, c) mixes rows (w, c): the layout of (J, 2, D)
         big[c::2, c::2] = k
     return SpatialPack(
-        norm=unit.norm1,
         w=torch.cat(ws).contiguous(),
         kernel=big,
         bias=torch.cat(bs, dim=1).contiguous(),
@@ -196,7 +199,11 @@ def _pack_temporal(unit: nn.Module) -> TemporalPack:
 def pack_block(block: nn.Module) -> BlockPack:
     """Folded float32 weights of one HGMBlock (eval semantics: BN running statistics)."""
     fw, fb = block.fusion.weight, block.fusion.bias
+    eps = block.mamba.norm1.eps
+    if block.hg_spatial.norm1.eps != eps:
+        raise ValueError("the Mamba and spatial units' LayerNorms differ in eps")
     return BlockPack(
+        eps=eps,
         mamba=_pack_mamba(block.mamba),
         spatial=_pack_spatial(block.hg_spatial),
         temporal=_pack_temporal(block.hg_temporal),
@@ -213,9 +220,11 @@ def state_key(module: nn.Module) -> tuple:
 
 
 def fast_path_available(x: torch.Tensor, module: nn.Module) -> bool:
-    """Eval mode, no autograd, CPU float input, and the fused kernel built."""
+    """Eval mode, no autograd, CPU float input, the fused kernel built, and not switched off
+    (`model.fast_eval = False` runs the modules, e.g. to benchmark them)."""
     return (
-        not module.training
+        getattr(module, "fast_eval", True)
+        and not module.training
         and not torch.is_grad_enabled()
         and x.device.type == "cpu"
         and x.dtype in (torch.float32, torch.bfloat16)
@@ -277,10 +286,9 @@ def _mlp(x: torch.Tensor, p: MlpPack) -> torch.Tensor:
     return _linear_residual(x, hid, p.w2, p.b2)
 
 
-def _mamba(x: torch.Tensor, p: MambaPack, order: torch.Tensor) -> torch.Tensor:
-    """Mamba residual unit on (N, D) rows in storage order."""
+def _mamba(x: torch.Tensor, h: torch.Tensor, p: MambaPack, order: torch.Tensor) -> torch.Tensor:
+    """Mamba residual unit on (N, D) rows in storage order; h = the plain LN of x."""
     n, i = x.shape[0], p.inner
-    h = _layer_norm(x, p.norm)
     gate = F.layer_norm(_linear(h, p.w_id, p.b_id).view(n, 2, i), (i,), eps=p.eps)
     gate = F.gelu(torch.addcmul(p.ln_b, gate, p.ln_w)).float().contiguous()
     act = _linear(h, p.w_act, p.b_act, gelu=True)  # (N, 4i)
@@ -295,12 +303,13 @@ def _mamba(x: torch.Tensor, p: MambaPack, order: torch.Tensor) -> torch.Tensor:
     return _mlp(x, p.mlp)
 
 
-def _spatial(x: torch.Tensor, p: SpatialPack, bt: int) -> torch.Tensor:
+def _spatial(x: torch.Tensor, h: torch.Tensor, p: SpatialPack, bt: int) -> torch.Tensor:
+    """Spatial hypergraph residual unit; h = the plain LN of x."""
     n, d = x.shape
     j = n // bt
-    z = F.linear(_layer_norm(x, p.norm), p.w).view(bt, 2 * j, d)  # rows (joint, scale)
+    z = F.linear(h, p.w).view(bt, 2 * j, d)  # rows (joint, scale)
     y = torch.matmul(p.kernel.to(z.dtype), z).view(bt, j, 2 * d)
-    y = F.relu(y + p.bias.to(y.dtype)).view(n, 2, d).sum(dim=1)
+    y = F.relu_(y + p.bias.to(y.dtype)).view(n, 2, d).sum(dim=1)
     return _mlp(torch.addcmul(x, y, p.scale), p.mlp)
 
 
@@ -310,7 +319,7 @@ def _temporal(x: torch.Tensor, p: TemporalPack, b: int, t: int) -> torch.Tensor:
     h = _layer_norm(x, p.norm)
     g = knn_frame_adjacency(h.view(b, t, j, d), p.k)
     z = _linear(h, p.w, p.b).view(b, t, j * d)
-    y = F.relu(torch.bmm(g.to(z.dtype), z)).view(n, d)
+    y = F.relu_(torch.bmm(g.to(z.dtype), z)).view(n, d)
     return _mlp(torch.addcmul(x, y, p.scale), p.mlp)
 
 
@@ -318,8 +327,20 @@ def block_forward(x: torch.Tensor, p: BlockPack, order: torch.Tensor) -> torch.T
     """One HGM block in eval, (B, T, J, D) -> (B, T, J, D)."""
     b, t, j, d = x.shape
     rows = x.reshape(b * t * j, d)
-    x_m = _mamba(rows, p.mamba, order)
-    x_hg = _temporal(_spatial(rows, p.spatial, b * t), p.temporal, b, t)
+    h = F.layer_norm(rows, (d,), eps=p.eps)
+    x_m = _mamba(rows, h, p.mamba, order)
+    x_hg = _temporal(_spatial(rows, h, p.spatial, b * t), p.temporal, b, t)
     w = p.fuse_w.to(x_m.dtype)
     alpha = torch.sigmoid(torch.mv(x_m, w[:d]) + torch.mv(x_hg, w[d:]) + p.fuse_b)[:, None]
     return torch.lerp(x_hg, x_m, alpha.to(x_hg.dtype)).view(b, t, j, d)
+
+
+def head_forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The regression head, LN -> Linear + tanh -> Linear, with tanh in the GEMM epilogue."""
+    h = _layer_norm(x, model.norm)
+    lin = model.rep[0]
+    if _fused_ok(h):
+        h = torch.ops.mkldnn._linear_pointwise(h, lin.weight, lin.bias, "tanh", [], "")
+    else:
+        h = model.rep(h)
+    return model.head(h)

@@ -25,6 +25,7 @@ class HGMamba(nn.Module):
         self.norm = nn.LayerNorm(d)
         self.rep = nn.Sequential(nn.Linear(d, cfg.dim_rep), nn.Tanh())
         self.head = nn.Linear(cfg.dim_rep, cfg.dim_out)
+        self.fast_eval = True  # eval on the CPU through model/fast_eval.py; False: the modules
         self._init_weights()
 
     @torch.no_grad()
@@ -64,7 +65,7 @@ class HGMamba(nn.Module):
         x = self.joint_embed(x) + self.pos_embed[:, : x.shape[1]]
         for blk in self.blocks:
             x = blk.fast_forward(x, order)
-        return self.head(self.rep(self.norm(x)))
+        return fast_eval.head_forward(self, x)
 
 
 def build_model(variant: str | VariantConfig) -> HGMamba:
