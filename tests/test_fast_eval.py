@@ -152,3 +152,12 @@ def test_shipped_weights_on_real_windows_agree_to_a_micrometre(weights, monkeypa
         fast = model(x)
     assert not chosen
     assert (fast - slow).abs().max().item() * 1000.0 < 1e-3  # metres -> mm
+
+
+def test_low_precision_model_runs_the_modules(monkeypatch):
+    model = _model().to(torch.bfloat16)
+    calls = []
+    monkeypatch.setattr(fast_eval, "block_forward", lambda *a: calls.append(1))
+    with torch.no_grad():
+        y = model(_input(1, 9).to(torch.bfloat16))
+    assert not calls and y.dtype == torch.bfloat16

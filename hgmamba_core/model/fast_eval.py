@@ -55,7 +55,7 @@ class MambaPack:
     ln_w: torch.Tensor  # (2, i) norm_id weight of st, ts
     ln_b: torch.Tensor
     eps: float
-    w_scan: tuple[torch.Tensor, ...]  # 4 x (i, i + R + 2n): [W_2^T | W_2^T W_x^T]
+    w_scan: torch.Tensor  # (4, i, i + R + 2n): [W_2^T | W_2^T W_x^T] per scan
     b_scan: torch.Tensor  # (4, i + R + 2n)
     a2: torch.Tensor  # (4, i, n) = A log2(e)
     wdt: torch.Tensor  # (4, i, R)
@@ -146,7 +146,7 @@ def _pack_mamba(unit: nn.Module) -> MambaPack:
         ln_w=torch.stack([m.norm_id.weight for m in mixers]),
         ln_b=torch.stack([m.norm_id.bias for m in mixers]),
         eps=sm.st.norm_id.eps,
-        w_scan=tuple(w for w, _ in packed),
+        w_scan=torch.stack([w for w, _ in packed]).contiguous(),
         b_scan=torch.stack([b for _, b in packed]).contiguous(),
         a2=torch.stack([-torch.exp(s.A_log.float()) * LOG2E for s in ssms]).contiguous(),
         wdt=torch.stack([s.dt_proj.weight for s in ssms]).contiguous(),
@@ -220,14 +220,15 @@ def state_key(module: nn.Module) -> tuple:
 
 
 def fast_path_available(x: torch.Tensor, module: nn.Module) -> bool:
-    """Eval mode, no autograd, CPU float input, the fused kernel built, and not switched off
-    (`model.fast_eval = False` runs the modules, e.g. to benchmark them)."""
+    """Eval mode, no autograd, float32 CPU model and input (autocast allowed), the fused kernel
+    built, and not switched off (`model.fast_eval = False` runs the modules, e.g. to time them)."""
     return (
         getattr(module, "fast_eval", True)
         and not module.training
         and not torch.is_grad_enabled()
         and x.device.type == "cpu"
-        and x.dtype in (torch.float32, torch.bfloat16)
+        and x.dtype == torch.float32
+        and module.joint_embed.weight.dtype == torch.float32  # autocast is fine, .to(bf16) not
         and load_extension() is not None
     )
 
@@ -291,11 +292,11 @@ def _mamba(x: torch.Tensor, h: torch.Tensor, p: MambaPack, order: torch.Tensor) 
     n, i = x.shape[0], p.inner
     gate = F.layer_norm(_linear(h, p.w_id, p.b_id).view(n, 2, i), (i,), eps=p.eps)
     gate = F.gelu(torch.addcmul(p.ln_b, gate, p.ln_w)).float().contiguous()
-    act = _linear(h, p.w_act, p.b_act, gelu=True)  # (N, 4i)
-    scan_in = torch.empty(4, n, p.w_scan[0].shape[1], dtype=torch.float32)
+    act = _linear(h, p.w_act, p.b_act, gelu=True).float()  # (N, 4i)
     with torch.autocast("cpu", enabled=False):  # the scan's inputs stay float32 under autocast
-        for k in range(4):
-            torch.mm(act[:, k * i : (k + 1) * i].float(), p.w_scan[k], out=scan_in[k])
+        # one batched GEMM over the four scans, reading act in place (measured ~15 % faster
+        # than four mm calls on (3672, 99) x (99, 135))
+        scan_in = torch.bmm(act.view(n, 4, i).transpose(0, 1), p.w_scan)  # (4, N, ld)
     y = load_extension().mixer_forward(
         scan_in, p.b_scan, order, p.a2, p.wdt, p.dt_bias, p.dskip, gate
     )
