@@ -1,14 +1,19 @@
 """Eval-only CPU fast path of one HGM block: the same function with folded weights, fewer passes.
 
 Training keeps the plain modules (and their autograd); this path runs only in eval mode with
-gradients off, on the CPU, with the fused scan kernel built. Why it is faster (bench/lifter.py,
-README Speed): the four scans of a block (ST and TS mixer, forward and backward) run in ONE
-kernel call that reads the projections channel-last in token storage order, so the flips, the
-temporal-first transpose and the (b, C, L) layout copies are gone; parallel projections are
-stacked into one matmul (both mixers' input projections; both mixers' output projections;
-the part and body hypergraph projections); W_x is folded into W_f2 / W_b2, BatchNorm into the
-projection before it, layer scale into the output / fc2 weights, the residual into the out
-projection's addmm, and the 2-way softmax fusion into a sigmoid + lerp.
+gradients off, on the CPU, for float32 models, with the fused scan kernel built. Why it is
+faster (bench/lifter.py, README Speed): the four scans of a block (ST and TS mixer, forward and
+backward) run in ONE kernel call (`mixer_forward` in ssm/scan_cpu.cpp) that reads the
+projections channel-last in token storage order, so the flips, the temporal-first transpose
+and the (b, C, L) layout copies are gone; parallel projections are stacked (both mixers' input
+and output projections, the part and body hypergraph projections, the four scan projections in
+one batched GEMM); W_x is folded into W_f2 / W_b2, BatchNorm into the projection before it,
+the Mamba and spatial units' LayerNorm affines into their projections (one plain LN serves
+both), layer scale into the output / fc2 weights, and the 2-way softmax fusion becomes a
+sigmoid + lerp. In float32 the linears are oneDNN calls with the bias, GELU, tanh or residual
+add in the GEMM epilogue; under autocast they are the plain ops, so autocast still lowers
+their precision (the scan and its inputs stay float32, as in the modules). The model runs in
+passes of a few windows so the intermediates stay in cache (`windows_per_chunk`).
 
 Folded weights are built from the parameters on first use and rebuilt whenever a parameter
 or buffer changes (keyed by data pointer and version counter), so `load_state_dict`, training

@@ -8,6 +8,9 @@
 //
 // Layouts (all contiguous): u, delta, z, out: (b, d, L); A: (d, n); Bt, Ct: (b, L, n)
 // (B and C transposed so one step's n values are adjacent); D, delta_bias: (d,) or empty.
+//
+// mixer_forward (eval only, no autograd) is the CPU fast path's kernel (model/fast_eval.py):
+// all four scans of one shuffle-Mamba block in one call, channel-last; see its comment below.
 #include <torch/extension.h>
 
 #include <ATen/Parallel.h>
