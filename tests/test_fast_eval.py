@@ -161,3 +161,17 @@ def test_low_precision_model_runs_the_modules(monkeypatch):
     with torch.no_grad():
         y = model(_input(1, 9).to(torch.bfloat16))
     assert not calls and y.dtype == torch.bfloat16
+
+
+def test_other_scan_backend_or_switch_off_runs_the_modules(monkeypatch):
+    model = _model()
+    calls = []
+    monkeypatch.setattr(fast_eval, "block_forward", lambda *a: calls.append(1))
+    x = _input(1, 9)
+    with torch.no_grad():
+        model.fast_eval = False
+        model(x)
+        model.fast_eval = True
+        model.blocks[1].mamba.mixer.scan_backend = "reference"
+        model(x)
+    assert not calls

@@ -226,7 +226,8 @@ def state_key(module: nn.Module) -> tuple:
 
 def fast_path_available(x: torch.Tensor, module: nn.Module) -> bool:
     """Eval mode, no autograd, float32 CPU model and input (autocast allowed), the fused kernel
-    built, and not switched off (`model.fast_eval = False` runs the modules, e.g. to time them)."""
+    built, no other scan backend asked for, and not switched off (`model.fast_eval = False`
+    runs the modules, e.g. to time them)."""
     return (
         getattr(module, "fast_eval", True)
         and not module.training
@@ -234,6 +235,7 @@ def fast_path_available(x: torch.Tensor, module: nn.Module) -> bool:
         and x.device.type == "cpu"
         and x.dtype == torch.float32
         and module.joint_embed.weight.dtype == torch.float32  # autocast is fine, .to(bf16) not
+        and all(b.mamba.mixer.scan_backend in ("auto", "fused") for b in module.blocks)
         and load_extension() is not None
     )
 
