@@ -11,7 +11,8 @@ and interleaving makes the scan's share comparable. All numbers come from this o
 --motionagformer PATH (a local checkout of github.com/TaatiTeam/MotionAGFormer, never fetched
 here) also times MotionAGFormer-XS (its configs/h36m/MotionAGFormer-xsmall.yaml: 12 layers,
 dim 64, T=27) against HGMamba-XS on the same input in this process, interleaved, in float32
-and under CPU bf16 autocast, and prints ours / theirs. --bf16 adds bf16 autocast on the CPU
+and under CPU bf16 autocast, and prints ours / theirs (ours: the CPU eval fast path; "ours
+modules": the same weights through the plain modules, what training runs). --bf16 adds bf16 autocast on the CPU
 to the per-variant table (it only pays on CPUs with AVX512-BF16 or AMX; others emulate it).
 """
 
@@ -116,8 +117,15 @@ def motionagformer_xs(path: Path) -> nn.Module:
 
 def compare_motionagformer(path: Path, batch: int, repeats: int, device: str = "cpu") -> None:
     """HGMamba-XS vs MotionAGFormer-XS, same (batch, 27, 17, 3) input, interleaved repeats,
-    float32 then bf16 autocast; best repeat of each."""
-    models = {"HGMamba-XS": build_model("xs"), "MotionAGFormer-XS": motionagformer_xs(path)}
+    float32 then bf16 autocast; best repeat of each. HGMamba-XS runs its eval fast path on the
+    CPU (model/fast_eval.py) and, for reference, its plain modules (same weights)."""
+    ours = build_model("xs")
+    modules = build_model("xs")
+    modules.load_state_dict(ours.state_dict())
+    modules.fast_eval = False
+    models = {"HGMamba-XS": ours, "MotionAGFormer-XS": motionagformer_xs(path)}
+    if device == "cpu":
+        models["HGMamba-XS modules"] = modules
     for m in models.values():
         m.to(device).eval()
     x = torch.randn(batch, 27, 17, 3, device=device)
@@ -131,9 +139,14 @@ def compare_motionagformer(path: Path, batch: int, repeats: int, device: str = "
                     best[name] = min(best[name], _time_once(m, x, device))
         fps = {k: batch * 27 / v for k, v in best.items()}
         dtype = "bf16-autocast" if amp else "float32"
-        parts = "  ".join(f"{k} {v:8.1f} frames/s" for k, v in fps.items())
-        ratio = fps["HGMamba-XS"] / fps["MotionAGFormer-XS"]
-        print(f"{device} {dtype:>13} batch={batch}  {parts}  ours/theirs {ratio:.2f}", flush=True)
+        parts = "  ".join(f"{k} {v:7.1f}" for k, v in fps.items())
+        theirs = fps["MotionAGFormer-XS"]
+        ratios = "  ".join(
+            f"{k.replace('HGMamba-XS', 'ours')}/theirs {fps[k] / theirs:.2f}"
+            for k in fps
+            if k.startswith("HGMamba")
+        )
+        print(f"{device} {dtype:>13} batch={batch} frames/s: {parts}  {ratios}", flush=True)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hgmamba_core.model import fast_eval
 from hgmamba_core.model.hypergcn import SpatialHyperGCN, TemporalKNNGCN
 from hgmamba_core.model.mamba_stream import ShuffleMamba
 from hgmamba_core.model.variants import VariantConfig
@@ -56,9 +57,19 @@ class HGMBlock(nn.Module):
         self.hg_spatial = ResidualUnit(d, SpatialHyperGCN(d, cfg.num_joints), r, s)
         self.hg_temporal = ResidualUnit(d, TemporalKNNGCN(d, cfg.knn_k), r, s)
         self.fusion = nn.Linear(2 * d, 2)
+        self._packed: tuple[tuple, fast_eval.BlockPack] | None = None  # eval fast-path cache
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x_m = self.mamba(x)
         x_hg = self.hg_temporal(self.hg_spatial(x))
         alpha = torch.softmax(self.fusion(torch.cat([x_m, x_hg], dim=-1)), dim=-1)
         return x_m * alpha[..., 0:1] + x_hg * alpha[..., 1:2]
+
+    def fast_forward(self, x: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+        """forward() for eval on the CPU with the fused kernel (see fast_eval): same function,
+        folded weights (rebuilt when any parameter or buffer changes), `order` from
+        fast_eval.token_order."""
+        key = fast_eval.state_key(self)
+        if self._packed is None or self._packed[0] != key:
+            self._packed = (key, fast_eval.pack_block(self))
+        return fast_eval.block_forward(x, self._packed[1], order)

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from hgmamba_core.errors import HGMambaError
+from hgmamba_core.model import fast_eval
 from hgmamba_core.model.block import HGMBlock
 from hgmamba_core.model.mamba_stream import SelectiveSSM
 from hgmamba_core.model.variants import VariantConfig, get_variant
@@ -24,6 +25,7 @@ class HGMamba(nn.Module):
         self.norm = nn.LayerNorm(d)
         self.rep = nn.Sequential(nn.Linear(d, cfg.dim_rep), nn.Tanh())
         self.head = nn.Linear(cfg.dim_rep, cfg.dim_out)
+        self.fast_eval = True  # eval on the CPU through model/fast_eval.py; False: the modules
         self._init_weights()
 
     @torch.no_grad()
@@ -49,10 +51,21 @@ class HGMamba(nn.Module):
             raise HGMambaError(
                 f"HGMamba-{self.cfg.name} takes 1..{self.cfg.frames} frames per window, got {t}"
             )
+        if fast_eval.fast_path_available(x, self):
+            step = fast_eval.windows_per_chunk(t, self.cfg.num_joints)
+            order = fast_eval.token_order(t, self.cfg.num_joints)
+            return torch.cat([self._forward_fast(c, order) for c in x.split(step)])
         x = self.joint_embed(x) + self.pos_embed[:, :t]
         for blk in self.blocks:
             x = blk(x)
         return self.head(self.rep(self.norm(x)))
+
+    def _forward_fast(self, x: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+        """forward() through the eval fast path (model/fast_eval.py), one chunk of windows."""
+        x = self.joint_embed(x) + self.pos_embed[:, : x.shape[1]]
+        for blk in self.blocks:
+            x = blk.fast_forward(x, order)
+        return fast_eval.head_forward(self, x)
 
 
 def build_model(variant: str | VariantConfig) -> HGMamba:

@@ -1,0 +1,177 @@
+"""The eval-only CPU fast path (model/fast_eval.py) computes the same function as the modules."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from conftest import H36M_DIR, REPO
+
+from hgmamba_core import build_model
+from hgmamba_core.model import fast_eval
+from hgmamba_core.model.variants import get_variant
+from hgmamba_core.ssm import fused
+
+pytestmark = pytest.mark.skipif(
+    not fused.fused_available(), reason="fused C++ scan could not be built here"
+)
+
+
+def _model(variant="tiny", seed=0, **overrides) -> torch.nn.Module:
+    """A random model with non-trivial BatchNorm statistics, layer scales and SSM parameters."""
+    torch.manual_seed(seed)
+    cfg = dataclasses.replace(get_variant(variant), **overrides)
+    model = build_model(cfg)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "scale" in name or "edge_weight" in name or name.endswith(("A_log", ".D")):
+                p.add_(0.3 * torch.randn_like(p))
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 2.0)
+    return model.eval()
+
+
+def _input(batch, frames, seed=1) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, frames, 17, 3, generator=g)
+    x[..., 2] = torch.rand(batch, frames, 17, generator=g)
+    return x
+
+
+def _slow(model, x) -> torch.Tensor:
+    """The plain module path (what training differentiates), forced."""
+    with torch.no_grad(), pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fast_eval, "fast_path_available", lambda *a: False)
+        return model(x)
+
+
+def _close(a, b, tol=1e-5):
+    assert (a - b).abs().max() <= tol * max(1.0, b.abs().max().item())
+
+
+@pytest.mark.parametrize(("variant", "frames"), [("tiny", 9), ("tiny", 4), ("xs", 27), ("xs", 5)])
+def test_fast_path_matches_modules(variant, frames):
+    model = _model(variant)
+    x = _input(2, frames)
+    with torch.inference_mode():
+        fast = model(x)
+    _close(fast, _slow(model, x))
+
+
+def test_state_size_other_than_16_uses_the_portable_kernel():
+    model = _model("tiny", d_state=8)
+    x = _input(3, 9)
+    with torch.no_grad():
+        _close(model(x), _slow(model, x))
+
+
+def test_used_only_in_eval_without_grad(monkeypatch):
+    model = _model()
+    calls = []
+    real = fast_eval.block_forward
+    monkeypatch.setattr(fast_eval, "block_forward", lambda *a: calls.append(1) or real(*a))
+    x = _input(1, 9)
+    model(x)  # eval, grad on: modules
+    model.train()
+    with torch.no_grad():
+        model(x)  # training mode: modules (BatchNorm batch statistics, shuffles)
+    assert not calls
+    model.eval()
+    with torch.no_grad():
+        model(x)
+    assert len(calls) == model.cfg.depth
+
+
+def test_folded_weights_follow_parameter_changes():
+    model = _model()
+    x = _input(2, 9)
+    with torch.no_grad():
+        before = model(x)
+        other = _model(seed=5)
+        model.load_state_dict(other.state_dict())
+        after = model(x)
+        _close(after, _slow(other, x))
+        assert (after - before).abs().max() > 1e-3
+        model.blocks[0].mamba.mixer.ts.ssm_b.A_log.add_(0.5)  # an in-place step
+        _close(model(x), _slow(model, x))
+
+
+def test_bfloat16_autocast_no_worse_than_the_modules():
+    """Under CPU bf16 autocast the fast path errs (against float32) no more than the modules."""
+    model = _model("xs")
+    x = _input(2, 27)
+    y32 = _slow(model, x)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        fast = model(x).float()
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(fast_eval, "fast_path_available", lambda *a: False)
+            slow = model(x).float()
+    assert torch.isfinite(fast).all()
+    assert (fast - y32).abs().max() <= 1.5 * (slow - y32).abs().max()
+
+
+def test_kernel_rejects_bad_order():
+    ext = fused.load_extension()
+    z = torch.zeros
+    args = [z(4, 6, 40), z(4, 40), torch.tensor([[0, 1, 2], [0, 1, 3]], dtype=torch.int32)]
+    args += [z(4, 4, 16), z(4, 4, 2), z(4, 4), z(4, 4), z(6, 2, 4)]
+    with pytest.raises(RuntimeError, match="token order"):
+        ext.mixer_forward(*args)
+
+
+@pytest.mark.skipif(not H36M_DIR.is_dir(), reason="needs ../shared/data/h36m")
+@pytest.mark.parametrize("weights", ["hgmamba_xs_h36m.pt", "hgmamba_xs_wild.pt"])
+def test_shipped_weights_on_real_windows_agree_to_a_micrometre(weights, monkeypatch):
+    """The shipped lifters on real H36M windows (S9 Walking, GT 2D): fast path == modules.
+
+    The temporal unit's k nearest frames are a top-k, so a near-tie can flip on any float
+    change (as between thread counts); the modules' choice is replayed in the fast path, so
+    what is compared is the arithmetic alone."""
+    import numpy as np
+
+    from hgmamba_core.data.h36m import load_h36m
+    from hgmamba_core.data.windows import clip_inputs
+    from hgmamba_core.model import hypergcn
+    from hgmamba_core.model.checkpoint import load_lifter
+
+    model = load_lifter(REPO / "assets" / "weights" / weights)
+    clip = load_h36m(H36M_DIR, ["S9"], "gt", actions=["Walking"], cameras=["54138969"])[0]
+    t = model.cfg.frames
+    x = torch.from_numpy(np.ascontiguousarray(clip_inputs(clip)[: 6 * t].reshape(6, t, 17, 3)))
+    chosen = []
+    real = hypergcn.knn_frame_adjacency
+    monkeypatch.setattr(
+        hypergcn, "knn_frame_adjacency", lambda h, k: chosen.append(real(h, k)) or chosen[-1]
+    )
+    slow = _slow(model, x)
+    monkeypatch.setattr(fast_eval, "knn_frame_adjacency", lambda h, k: chosen.pop(0))
+    with torch.inference_mode():
+        fast = model(x)
+    assert not chosen
+    assert (fast - slow).abs().max().item() * 1000.0 < 1e-3  # metres -> mm
+
+
+def test_low_precision_model_runs_the_modules(monkeypatch):
+    model = _model().to(torch.bfloat16)
+    calls = []
+    monkeypatch.setattr(fast_eval, "block_forward", lambda *a: calls.append(1))
+    with torch.no_grad():
+        y = model(_input(1, 9).to(torch.bfloat16))
+    assert not calls and y.dtype == torch.bfloat16
+
+
+def test_other_scan_backend_or_switch_off_runs_the_modules(monkeypatch):
+    model = _model()
+    calls = []
+    monkeypatch.setattr(fast_eval, "block_forward", lambda *a: calls.append(1))
+    x = _input(1, 9)
+    with torch.no_grad():
+        model.fast_eval = False
+        model(x)
+        model.fast_eval = True
+        model.blocks[1].mamba.mixer.scan_backend = "reference"
+        model(x)
+    assert not calls
