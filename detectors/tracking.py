@@ -7,6 +7,7 @@ so a crowded 10-minute video does not allocate frames x all-tracks arrays.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -159,10 +160,14 @@ class TrackStore:
         ids = sorted(self._tracks)
         ends = {i: _track_end(self._tracks[i].frames, self._tracks[i].boxes, True) for i in ids}
         starts = {i: _track_end(self._tracks[i].frames, self._tracks[i].boxes, False) for i in ids}
+        by_start = sorted(ids, key=lambda i: starts[i].frame)
+        first = [starts[i].frame for i in by_start]
         links = []
-        for a in ids:
-            for b in ids:
-                cost = stitch_cost(ends[a], starts[b], max_gap, fps) if a != b else None
+        for a in ids:  # only tracks starting within max_gap after a ended: a long video is fine
+            lo = bisect.bisect_right(first, ends[a].frame)
+            hi = bisect.bisect_right(first, ends[a].frame + max_gap)
+            for b in by_start[lo:hi]:
+                cost = stitch_cost(ends[a], starts[b], max_gap, fps)
                 if cost is not None:
                     links.append((cost, a, b))
         nxt: dict[int, int] = {}
