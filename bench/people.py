@@ -1,6 +1,6 @@
 """Who of the demo clip's people is detected, tracked, kept and lifted, before and after.
 
-    python bench/people.py [--video assets/demo/vtest_10s.mp4] [--configs before 960 1280]
+    python bench/people.py [--configs before 960 1280] [--backend torch|auto]
 
 Per configuration (one run, the configurations one after another on the same frames):
 the detector + ByteTrack over the clip, person="all", the shipped lifter and world stage; per
@@ -26,6 +26,7 @@ from pathlib import Path
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "assets" / "demo" / "vtest_10s.mp4"  # REFERENCE is this clip's
 sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
@@ -126,9 +127,11 @@ def _matched(kp2d: np.ndarray, alive: np.ndarray, ref: list[tuple[int, int, str]
     return n
 
 
-def run(cfg: Config, video: Path, conf: float, lifter) -> dict:  # type: ignore[no-untyped-def]
+def run(cfg: Config, video: Path, conf: float, lifter, backend: str) -> dict:  # type: ignore[no-untyped-def]
     cls = YoloPoseDetector if cfg.low_boxes else _HighOnly
-    det = _Counting(cls(None, imgsz=cfg.imgsz, device="cpu", conf=conf))
+    size = (768, 576)  # the demo's frames: exports are fitted to them
+    det = _Counting(cls(None, imgsz=cfg.imgsz, device="cpu", conf=conf, backend=backend,
+                        frame_size=size))  # fmt: skip
     t0 = time.perf_counter()
     res = detect_video(
         video, detector=det, person="all", min_track_frames=cfg.min_track_frames,
@@ -156,14 +159,14 @@ def run(cfg: Config, video: Path, conf: float, lifter) -> dict:  # type: ignore[
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--video", type=Path, default=REPO / "assets/demo/vtest_10s.mp4")
     ap.add_argument("--configs", nargs="+", default=["before", "960", "1280"], choices=CONFIGS)
     ap.add_argument("--conf", type=float, default=0.25)
+    ap.add_argument("--backend", default="torch", help="detector backend (auto: as hgmamba lift)")
     args = ap.parse_args()
-    lifter = load_lifter(LiftOptions(video=args.video))
+    lifter = load_lifter(LiftOptions(video=DEMO))
     results = {}
     for name in args.configs:
-        results[name] = run(CONFIGS[name], args.video, args.conf, lifter)
+        results[name] = run(CONFIGS[name], DEMO, args.conf, lifter, args.backend)
         print(f"[{name}] done: {results[name]['persons']} persons, {results[name]['notes']}")
     visible = {f: len(r) for f, r in REFERENCE.items()}
     print(
