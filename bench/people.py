@@ -35,6 +35,7 @@ from detectors.base import FrameDetections  # noqa: E402
 from detectors.front_end import detect_video  # noqa: E402
 from detectors.yolo import YoloPoseDetector  # noqa: E402
 from hgmamba_core.pipeline import LiftOptions, lift_in_world, load_lifter  # noqa: E402
+from hgmamba_core.video import VideoReader  # noqa: E402
 from hgmamba_core.world import WorldConfig  # noqa: E402
 
 # (x, y) pixel positions (about the hips) of the people in view, counted by eye; "post":
@@ -130,8 +131,10 @@ def _matched(kp2d: np.ndarray, alive: np.ndarray, ref: list[tuple[int, int, str]
 def run(cfg: Config, video: Path, conf: float, lifter, backend: str) -> dict:  # type: ignore[no-untyped-def]
     cls = YoloPoseDetector if cfg.low_boxes else _HighOnly
     size = (768, 576)  # the demo's frames: exports are fitted to them
-    det = _Counting(cls(None, imgsz=cfg.imgsz, device="cpu", conf=conf, backend=backend,
-                        frame_size=size))  # fmt: skip
+    yolo = cls(None, imgsz=cfg.imgsz, device="cpu", conf=conf, backend=backend, frame_size=size)
+    with VideoReader(video) as reader:
+        yolo.detect(next(iter(reader)))  # warm-up: a backend's first call compiles
+    det = _Counting(yolo)
     t0 = time.perf_counter()
     res = detect_video(
         video, detector=det, person="all", min_track_frames=cfg.min_track_frames,
