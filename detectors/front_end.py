@@ -29,6 +29,7 @@ from detectors.tracking import (
     TrackStats,
     TrackStore,
     default_min_track_frames,
+    default_stitch_gap,
     parse_person,
     select_tracks,
     stats_from_dense,
@@ -194,12 +195,14 @@ def detect_video(
     backend: str = "torch",
     fps: float | None = None,
     refine_crops: bool = False,
+    stitch: bool = True,
 ) -> FrontEndResult:
     """Detect, track, select, remap and clean the people of a video, streaming its frames.
 
     person: main | largest | longest | all | a track id (see tracking.select_tracks).
     max_gap: frames of missing data bridged by interpolation (default about 0.5 s).
-    min_track_frames: shortest track kept by person="all" (default 1 s, at least 5 frames).
+    min_track_frames: shortest track kept by person="all" (default 0.5 s, at least 5 frames).
+    stitch: join a track to the one it continues after a short loss (tracking.py).
     detector: reuse an already loaded detector (its tracker is reset); else YOLO is loaded
     with `weights`, `imgsz`, `device`, `conf` and `backend` ("torch", "onnx", "openvino": CPU
     only, exported once and cached, need their extra; "auto": the fastest installed).
@@ -243,6 +246,10 @@ def detect_video(
         raise HGMambaError(f"no frames decoded from {path}")
     t0 = time.perf_counter()
     fps, input_info = _rate_and_notes(reader, notes)
+    if stitch:
+        joined = store.stitch_fragments(default_stitch_gap(fps), fps)
+        if joined:
+            notes.append(f"{len(joined)} track fragment(s) joined to the person they continue")
     stats = store.stats()
     min_frames = default_min_track_frames(fps) if min_track_frames is None else min_track_frames
     min_frames = min(min_frames, timing.frames)  # a one-image clip or a very short video

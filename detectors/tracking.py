@@ -7,6 +7,7 @@ so a crowded 10-minute video does not allocate frames x all-tracks arrays.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,9 +17,20 @@ from hgmamba_core.errors import HGMambaError
 
 PERSON_CHOICES = ("main", "largest", "longest", "all")
 # `--person all` keeps tracks seen in at least this many seconds' worth of frames (and at
-# least MIN_TRACK_FRAMES_FLOOR frames): short tracks are mostly flicker and id switches.
-MIN_TRACK_SECONDS = 1.0
+# least MIN_TRACK_FRAMES_FLOOR frames). ByteTrack already confirms a track over two frames
+# and fragments of one person are joined (stitch_fragments), so what is left this short is
+# mostly a real person seen briefly (in a crowd, behind a post): the lifter pads it.
+MIN_TRACK_SECONDS = 0.5
 MIN_TRACK_FRAMES_FLOOR = 5
+# Fragments: a track that starts within STITCH_MAX_GAP_S after another one ended, where that
+# one's last motion predicts it (within STITCH_TOL_HEIGHTS + STITCH_TOL_HEIGHTS_PER_S x gap
+# person heights, heights within STITCH_HEIGHT_RATIO), continues it (the tracker lost the
+# person for a moment and gave them a new id).
+STITCH_MAX_GAP_S = 1.0
+STITCH_TOL_HEIGHTS = 0.5
+STITCH_TOL_HEIGHTS_PER_S = 0.5
+STITCH_HEIGHT_RATIO = 1.5
+STITCH_VELOCITY_FRAMES = 5
 
 
 def default_min_track_frames(fps: float) -> int:
@@ -47,6 +59,56 @@ class _Track:
     keypoints: list[np.ndarray] = field(default_factory=list)
     scores: list[np.ndarray] = field(default_factory=list)
     areas: list[float] = field(default_factory=list)
+    boxes: list[np.ndarray] = field(default_factory=list)  # x1 y1 x2 y2
+
+    def extend(self, other: _Track) -> None:
+        """Append a later track's frames (no overlap in time)."""
+        self.frames += other.frames
+        self.keypoints += other.keypoints
+        self.scores += other.scores
+        self.areas += other.areas
+        self.boxes += other.boxes
+
+
+@dataclass(frozen=True)
+class TrackEnd:
+    """Where a track was first / last seen: frame, box centre (x, y) and height, pixels."""
+
+    frame: int
+    centre: np.ndarray
+    height: float
+    velocity: np.ndarray  # pixels per frame over its last (or first) few frames
+
+
+def _track_end(frames: list[int], boxes: list[np.ndarray], last: bool) -> TrackEnd:
+    k = min(STITCH_VELOCITY_FRAMES, len(frames))
+    fr = np.asarray(frames[-k:] if last else frames[:k], dtype=np.float64)
+    bx = np.asarray(boxes[-k:] if last else boxes[:k], dtype=np.float64)
+    centres = (bx[:, :2] + bx[:, 2:]) / 2.0
+    span = fr[-1] - fr[0]
+    vel = (centres[-1] - centres[0]) / span if span > 0 else np.zeros(2)
+    i = -1 if last else 0
+    return TrackEnd(int(fr[i]), centres[i], float(bx[i, 3] - bx[i, 1]), vel)
+
+
+def stitch_cost(end: TrackEnd, start: TrackEnd, max_gap: int, fps: float) -> float | None:
+    """How far (in tolerances, < 1 to link) `start` lies from where `end`'s motion predicts
+    it; None when the two cannot be one person (overlap, gap too long, other size)."""
+    gap = start.frame - end.frame
+    if gap < 1 or gap > max_gap:
+        return None
+    h = max(min(end.height, start.height), 1.0)
+    if max(end.height, start.height) > STITCH_HEIGHT_RATIO * h:
+        return None
+    predicted = end.centre + end.velocity * gap
+    tol = h * (STITCH_TOL_HEIGHTS + STITCH_TOL_HEIGHTS_PER_S * gap / max(fps, 1e-6))
+    cost = float(np.linalg.norm(start.centre - predicted)) / tol
+    return cost if cost < 1.0 else None
+
+
+def default_stitch_gap(fps: float) -> int:
+    """Longest break (frames) between two fragments joined as one person: about 1 s."""
+    return max(1, int(round(STITCH_MAX_GAP_S * (fps or 30.0))))
 
 
 @dataclass
@@ -88,6 +150,41 @@ class TrackStore:
             t.keypoints.append(dets.keypoints[i])
             t.scores.append(dets.scores[i])
             t.areas.append(float(areas[i]))
+            t.boxes.append(dets.boxes[i])
+
+    def stitch_fragments(self, max_gap: int, fps: float) -> list[tuple[int, int]]:
+        """Join tracks that continue one another (see STITCH_*); the earlier id is kept.
+
+        Greedy on the cheapest links, each track with at most one successor and one
+        predecessor; returns the (kept id, joined id) pairs, in the order joined."""
+        ids = sorted(self._tracks)
+        ends = {i: _track_end(self._tracks[i].frames, self._tracks[i].boxes, True) for i in ids}
+        starts = {i: _track_end(self._tracks[i].frames, self._tracks[i].boxes, False) for i in ids}
+        by_start = sorted(ids, key=lambda i: starts[i].frame)
+        first = [starts[i].frame for i in by_start]
+        links = []
+        for a in ids:  # only tracks starting within max_gap after a ended: a long video is fine
+            lo = bisect.bisect_right(first, ends[a].frame)
+            hi = bisect.bisect_right(first, ends[a].frame + max_gap)
+            for b in by_start[lo:hi]:
+                cost = stitch_cost(ends[a], starts[b], max_gap, fps)
+                if cost is not None:
+                    links.append((cost, a, b))
+        nxt: dict[int, int] = {}
+        prev: dict[int, int] = {}
+        for _, a, b in sorted(links):
+            if a not in nxt and b not in prev:
+                nxt[a], prev[b] = b, a
+        joined = []
+        for head in ids:
+            if head in prev:
+                continue
+            cur = head
+            while cur in nxt:
+                cur = nxt[cur]
+                self._tracks[head].extend(self._tracks.pop(cur))
+                joined.append((head, cur))
+        return joined
 
     def stats(self) -> TrackStats:
         ids = np.array(sorted(self._tracks), dtype=np.int64)

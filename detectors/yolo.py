@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,11 @@ from hgmamba_core.errors import HGMambaError
 
 DEFAULT_WEIGHTS = "yolo11n-pose.pt"
 TRACKER_CFG = "bytetrack.yaml"
+# ByteTrack's point (Zhang et al., ECCV 2022): boxes below the start threshold still extend a
+# track already running (its second association), so a person who turns, is half hidden or
+# small keeps their track. The detector must hand those low boxes over: while tracking it runs
+# at TRACK_LOW_CONF, and `conf` only decides who may start (or first-match) a track.
+TRACK_LOW_CONF = 0.1
 _USER_YOLO_OFFLINE = os.environ.get("YOLO_OFFLINE")  # captured before we set our default
 
 
@@ -144,7 +150,8 @@ class YoloPoseDetector:
         self.imgsz = int(imgsz)
         self.conf = float(conf)
         self.device = _ultra_device(device)
-        self.tracker = tracker
+        self._tracker_dir: tempfile.TemporaryDirectory | None = None
+        self.tracker = self._tracker_config(tracker)
         self.notes: list[str] = []  # one-line remarks for the run's summary (a fallback)
         self.input_size: Size = self.imgsz  # what predict is given; torch letterboxes itself
         self.backend = self._pick_backend(backend, download, fitted_input(self.imgsz, frame_size))
@@ -188,10 +195,34 @@ class YoloPoseDetector:
         self.input_size = size
         return backend
 
-    def _kwargs(self) -> dict[str, Any]:
+    @property
+    def track_low_conf(self) -> float:
+        """The lowest box score handed to the tracker (never above --conf)."""
+        return min(self.conf, TRACK_LOW_CONF)
+
+    def _tracker_config(self, tracker: str) -> str:
+        """Our ByteTrack settings as a file Ultralytics can read: `conf` starts and first-
+        matches tracks, boxes down to track_low_conf only extend them (see TRACK_LOW_CONF)."""
+        if tracker != TRACKER_CFG:
+            return tracker  # a user's own tracker file is used as it is
+        self._tracker_dir = tempfile.TemporaryDirectory(prefix="hgmamba-tracker-")
+        path = Path(self._tracker_dir.name) / "bytetrack.yaml"
+        settings = {
+            "tracker_type": "bytetrack",
+            "track_high_thresh": self.conf,
+            "track_low_thresh": self.track_low_conf,
+            "new_track_thresh": self.conf,
+            "track_buffer": 30,
+            "match_thresh": 0.8,
+            "fuse_score": True,
+        }
+        path.write_text("".join(f"{k}: {v}\n" for k, v in settings.items()))
+        return str(path)
+
+    def _kwargs(self, conf: float | None = None) -> dict[str, Any]:
         return dict(
             imgsz=list(self.input_size) if isinstance(self.input_size, tuple) else self.input_size,
-            conf=self.conf,
+            conf=self.conf if conf is None else conf,
             device=self.device,
             verbose=False,
             classes=[0],
@@ -206,7 +237,8 @@ class YoloPoseDetector:
     def track(self, frame: np.ndarray) -> FrameDetections:
         """People in the next frame of a video, with ByteTrack ids kept across calls."""
         with quiet_ultralytics():
-            res = self.model.track(frame, persist=True, tracker=self.tracker, **self._kwargs())[0]
+            kwargs = self._kwargs(self.track_low_conf)
+            res = self.model.track(frame, persist=True, tracker=self.tracker, **kwargs)[0]
         return _to_detections(res, tracked=True)
 
     def reset(self) -> None:

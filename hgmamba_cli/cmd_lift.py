@@ -55,7 +55,7 @@ def lift(
     detector_imgsz: int | None = typer.Option(
         None,
         "--detector-imgsz",
-        help="Detector input size (default 640; 960 for the demo clip's small people; "
+        help="Detector input size (default 640; 1280 for the demo clip's small people; "
         "320 is ~3x faster on a CPU).",
     ),
     detector_backend: str = typer.Option(

@@ -53,5 +53,5 @@ def test_cli_defaults_equal_the_core_defaults():
     assert cmd_render.DEFAULT_VIEW == DEFAULT_VIEW
     params = inspect.signature(cmd_lift.lift).parameters
     assert params["tilt"].default.default == WorldConfig().tilt_deg
-    # None lets the pipeline pick the size (960 for the demo clip, 640 otherwise).
+    # None lets the pipeline pick the size (1280 for the demo clip, 640 otherwise).
     assert params["detector_imgsz"].default.default is None

@@ -26,8 +26,8 @@ from hgmamba_core.pipeline import (
 REPO_ASSETS = Path(pipeline.__file__).resolve().parents[1] / "assets"
 
 
-def test_detector_size_is_960_for_the_demo_clip_only():
-    assert detector_imgsz(LiftOptions()) == 960  # no VIDEO, no keypoints: the demo clip
+def test_detector_size_is_1280_for_the_demo_clip_only():
+    assert detector_imgsz(LiftOptions()) == 1280  # no VIDEO, no keypoints: the demo clip
     assert detector_imgsz(LiftOptions(video=Path("clip.mp4"))) == 640
     assert detector_imgsz(LiftOptions(detector_imgsz=320)) == 320  # the user's choice wins
     assert detector_imgsz(LiftOptions(video=Path("clip.mp4"), detector_imgsz=1280)) == 1280
