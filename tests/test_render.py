@@ -240,9 +240,10 @@ def test_opencv_projection_is_matplotlibs(h36m_mini, view):
     np.testing.assert_allclose(got, want, atol=0.01)
 
 
+@pytest.mark.parametrize("backend", RENDER_BACKENDS)
 @pytest.mark.parametrize("scene", ["standing", "walking", "crowd"])
-def test_opencv_panel_person_fills_the_panel(h36m_mini, scene):
-    """The default backend keeps a person at >= 40 % of the panel height (issue #15)."""
+def test_panel_person_fills_the_panel(h36m_mini, scene, backend):
+    """Both backends keep a person at >= 40 % of the panel height (issue #15)."""
     walk = h36m_mini["S1/Walking 1"][:300:2].astype(np.float32)[:, None]
     if scene == "standing":
         J = h36m_mini["S9/Directions"][:60].astype(np.float32)[:, None]
@@ -252,25 +253,32 @@ def test_opencv_panel_person_fills_the_panel(h36m_mini, scene):
         J = np.concatenate([walk + [dx, dy, 0] for dx, dy in [(0, 0), (3, 1), (-3, 2), (5, -1)]], 1)
     lim = panel_limits(J, 25.0)
     S = 300
-    panel = make_panel("opencv", S, lim[0], DEFAULT_VIEW, list(range(J.shape[1])),
+    panel = make_panel(backend, S, lim[0], DEFAULT_VIEW, list(range(J.shape[1])),
                        region=floor_region(J))  # fmt: skip
-    for i in range(0, len(J), 25):
-        one = J[i].copy()
-        one[1:] = np.nan  # measure person 0 alone
-        rows = np.flatnonzero(_ink(panel.draw(one, limits=lim[i])).any(1))
-        assert rows.size and (rows.max() - rows.min() + 1) / S >= 0.40, (scene, i)
+    try:
+        for i in range(0, len(J), 25):
+            one = J[i].copy()
+            one[1:] = np.nan  # measure person 0 alone
+            rows = np.flatnonzero(_ink(panel.draw(one, limits=lim[i])).any(1))
+            assert rows.size and (rows.max() - rows.min() + 1) / S >= 0.40, (scene, i)
+    finally:
+        panel.close()
 
 
-def test_opencv_panel_left_in_the_video_is_left_in_3d(h36m_mini):
+@pytest.mark.parametrize("backend", RENDER_BACKENDS)
+def test_panel_left_in_the_video_is_left_in_3d(h36m_mini, backend):
     """World x < 0 (the left of the image) is drawn in the left half under the default view."""
     g = h36m_mini["S9/Directions"][:1].astype(np.float32)
     two = np.concatenate([g - [0.8, 0, 0], g + [0.8, 0, 0]])  # person 0 left, person 1 right
-    panel = make_panel("opencv", 300, axis_limits(two[None]), DEFAULT_VIEW, [0, 1])
-    for p in (0, 1):
-        only = two.copy()
-        only[1 - p] = np.nan
-        cols = np.flatnonzero(_ink(panel.draw(only)).any(0))
-        assert (cols.max() < 150) if p == 0 else (cols.min() > 150)
+    panel = make_panel(backend, 300, axis_limits(two[None]), DEFAULT_VIEW, [0, 1])
+    try:
+        for p in (0, 1):
+            only = two.copy()
+            only[1 - p] = np.nan
+            cols = np.flatnonzero(_ink(panel.draw(only)).any(0))
+            assert (cols.max() < 150) if p == 0 else (cols.min() > 150)
+    finally:
+        panel.close()
 
 
 def test_opencv_panel_person_colours(h36m_mini):
