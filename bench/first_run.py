@@ -1,14 +1,13 @@
 """First vs warm `hgmamba lift` of the demo clip, each in a fresh process, with empty caches.
 
     python bench/first_run.py                       # --no-render and with render
-    python bench/first_run.py --detector-backend torch
+    python bench/first_run.py --modes render --detector-backend torch
 
 "First" runs with empty caches: $HGMAMBA_CACHE (the CPU scan kernel, detector exports),
 MPLCONFIGDIR (Matplotlib's font list), YOLO_CONFIG_DIR (Ultralytics' settings), all in a
 temporary folder. Since the kernel is now built in a detached background process, the script
 waits for that build to finish (and prints how long it took after the first run) before the
-warm run, which reuses the first pair's caches. The render pair's first run starts from a
-second empty cache. Prints wall seconds and each run's stage times.
+warm run, which reuses the same caches. Each pair (--no-render, render) has its own caches. Prints wall seconds and each run's stage times.
 """
 
 from __future__ import annotations
@@ -70,24 +69,23 @@ def wait_for_build(env: dict[str, str]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--detector-backend", default="auto")
-    ap.add_argument("--skip-render", action="store_true", help="only the --no-render pair")
+    ap.add_argument("--modes", default="no-render,render", help="no-render, render or both")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="hgmamba-first-") as d:
         tmp = Path(d)
-        warm = cache_env(tmp / "cache_a")
         rows = []
-        for render in (False, True) if not args.skip_render else (False,):
-            fresh = warm if not render else cache_env(tmp / "cache_b")
-            label = "render" if render else "--no-render"
-            first, s1 = run_lift(fresh, tmp / "out", render, args.detector_backend)
-            print(f"{label:12s} first {first:6.1f} s  {s1}", flush=True)
-            built = wait_for_build(fresh)  # a quiet machine between runs: the build lands
+        for label in [m.strip() for m in args.modes.split(",") if m.strip()]:
+            render = label == "render"
+            env = cache_env(tmp / f"cache_{label}")  # empty caches for this pair
+            first, s1 = run_lift(env, tmp / "out", render, args.detector_backend)
+            print(f"{label:10s} first {first:6.1f} s  {s1}", flush=True)
+            built = wait_for_build(env)  # a quiet machine between runs: the build lands
             print(f"  background kernel build finished {built:.1f} s after the first run")
-            second, s2 = run_lift(warm, tmp / "out", render, args.detector_backend)
-            print(f"{label:12s} warm  {second:6.1f} s  {s2}", flush=True)
+            second, s2 = run_lift(env, tmp / "out", render, args.detector_backend)
+            print(f"{label:10s} warm  {second:6.1f} s  {s2}", flush=True)
             rows.append((label, first, second))
         for label, first, second in rows:
-            print(f"{label:12s} first - warm = {first - second:+6.1f} s "
+            print(f"{label:10s} first - warm = {first - second:+6.1f} s "
                   f"(first {first:.1f} s, warm {second:.1f} s, ratio {first / second:.2f})")  # fmt: skip
 
 

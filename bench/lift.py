@@ -12,9 +12,10 @@ Baseline ("per-frame windows"): for every frame, the T frames centred on it (edg
 the ends) go through the lifter and only the centre frame is kept. Both methods run the same
 model, batch size and flip setting on the same dense track; the ratio is measured in one run.
 
---clip single: a 720p clip of one person instead: the longest track of the source (our detector
-at 960 on its frames), followed by a 256x144 window (its box centre, smoothed) scaled 5x to
-1280x720, so the person is ~400 px tall; other people pass through the window now and then.
+--clip single: a 720p clip of one person instead: of the tracks in the source's first 3 x
+--frames frames (our detector at 960) that last at least half of --frames, the one farthest from
+its nearest neighbour; its frames only (up to --frames), followed by a 256x144 window (its
+keypoints' mean, smoothed) scaled 5x to 1280x720, so the person is ~400 px tall.
 --overlap: the front end with decoding inline vs on the prefetch thread (hgmamba_core/
 prefetch.py), and the render with and without it, alternating, in this run.
 --mediapipe-python PATH: MediaPipe Pose (bench/mediapipe_pose.py) on the same clip in that
@@ -88,20 +89,43 @@ def follow_window(track_xy: np.ndarray, w: int, h: int, win: tuple[int, int]) ->
     return np.clip(top_left, 0, [w - win[0], h - win[1]]).round().astype(int)
 
 
+def loneliest_track(centres: np.ndarray, min_frames: int) -> int:
+    """The column of the track (present >= min_frames) farthest from everyone else, by the
+    median over its frames of the distance to the nearest other person."""
+    present = np.isfinite(centres).all(-1)  # (F, P)
+    best, best_gap = 0, -1.0
+    for p in np.flatnonzero(present.sum(0) >= min_frames):
+        d = np.linalg.norm(centres[:, p, None] - centres, axis=-1)  # (F, P)
+        d[:, p] = np.inf
+        nearest = np.where(np.isfinite(d), d, np.inf).min(1)[present[:, p]]
+        gap = float(np.median(np.minimum(nearest, 1e4)))
+        if gap > best_gap:
+            best, best_gap = int(p), gap
+    return best
+
+
 def make_single_720p(src: Path, dst: Path, frames: int) -> Path:
-    """One person's 720p clip: the source's longest track, followed by a 256x144 window, x5."""
+    """One person's 720p clip: the source's loneliest long track (our detector at 960, every
+    person), its frames only, followed by a 256x144 window scaled 5x."""
     from detectors import detect_video
     from hgmamba_core.video import iter_frames
 
-    res = detect_video(src, imgsz=960, person="longest", max_frames=frames, progress=False)
-    kp = res.poses.keypoints[:, 0]  # (F, 17, 2) H36M, NaN where absent
-    centre = np.nanmean(kp, axis=1)
+    res = detect_video(src, imgsz=960, person="all", max_frames=frames * 3, progress=False)
+    with np.errstate(all="ignore"):
+        centres = np.nanmean(res.poses.keypoints, axis=2)  # (F, P, 2)
+    p = loneliest_track(centres, min(frames, len(centres)) // 2)
+    span = np.flatnonzero(np.isfinite(centres[:, p]).all(-1))
+    first, last = int(span[0]), min(int(span[-1]) + 1, int(span[0]) + frames)
     w, h = res.poses.size
-    corners = follow_window(centre, w, h, (256, 144))
+    corners = follow_window(centres[first:last, p], w, h, (256, 144))
     vw = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), res.poses.fps, (1280, 720))
-    for f, (x, y) in zip(iter_frames(src), corners, strict=False):
-        crop = f[y : y + 144, x : x + 256]
-        vw.write(cv2.resize(crop, (1280, 720), interpolation=cv2.INTER_CUBIC))
+    for i, f in enumerate(iter_frames(src)):
+        if i >= last:
+            break
+        if i >= first:
+            x, y = corners[i - first]
+            crop = f[y : y + 144, x : x + 256]
+            vw.write(cv2.resize(crop, (1280, 720), interpolation=cv2.INTER_CUBIC))
     vw.release()
     return dst
 
