@@ -461,13 +461,11 @@ def _render(
     opts: LiftOptions,
 ) -> None:
     """Side-by-side mp4, re-reading the video as a stream (blank left panel without one)."""
-    from hgmamba_core.prefetch import prefetch
     from hgmamba_core.render import DEFAULT_VIEW, render_video
     from hgmamba_core.video import iter_frames
 
     t0 = time.perf_counter()
-    # decoded on a worker thread a few frames ahead of the drawing (bounded, see prefetch.py)
-    frames = prefetch(iter_frames(video, fps=opts.fps)) if video is not None else None
+    frames = iter_frames(video, fps=opts.fps) if video is not None else None
     try:
         render_video(
             frames, pose2d, pose3d, out_path, progress=opts.progress,
