@@ -80,14 +80,30 @@ def is_running(lock: Path) -> bool:
 
 def schedule(job: str, args: list[str], lock: Path, log: Path | None = None) -> bool:
     """Start the background builder for `job` unless one runs already; True if one was started
-    (or is running). Never raises: False means no build will happen (cache not writable)."""
-    with hold_lock(lock) as free:
-        if free is None or not os.access(lock.parent, os.W_OK):
+    (or is running). Never raises: False means no build will happen (cache not writable).
+
+    The lock is taken here and handed to the builder as an inherited descriptor (a flock
+    belongs to the open file, not the process), so a second run starting while the builder
+    is still importing sees it held and starts no second builder."""
+    fd = _open_lock(lock)
+    if fd is None:
+        return False
+    try:
+        if not os.access(lock.parent, os.W_OK):
             return False
-        if free is False:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
             return True  # another run's builder is at it
-    # The builder takes the lock itself; of two runs racing here, one builder exits at once.
-    cmd = [sys.executable, "-m", "hgmamba_core.background", job, "--lock", str(lock), *args]
+        cmd = [sys.executable, "-m", "hgmamba_core.background", job, "--lock", str(lock),
+               "--lock-fd", str(fd), *args]  # fmt: skip
+        return _spawn(cmd, fd, lock.parent, log)
+    finally:
+        os.close(fd)  # never LOCK_UN here: that would release the builder's lock too
+
+
+def _spawn(cmd: list[str], fd: int, cwd: Path, log: Path | None) -> bool:
+    """Start the builder detached, handing it `fd`; False if it cannot be started."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=_import_path())
     try:
         out = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115
@@ -96,7 +112,7 @@ def schedule(job: str, args: list[str], lock: Path, log: Path | None = None) -> 
     try:
         subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env, close_fds=True,
-            cwd=str(lock.parent), **_detached(),
+            pass_fds=(fd,), cwd=str(cwd), **_detached(),
         )  # fmt: skip
     except OSError:
         return False
@@ -139,18 +155,26 @@ def _build_scan() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The detached builder: takes the lock (or exits if another builder has it), lowers its
-    priority, builds."""
+    """The detached builder: holds the lock it was handed (or takes it, or exits if another
+    builder has it), lowers its priority, builds."""
     ap = argparse.ArgumentParser(prog="python -m hgmamba_core.background")
     ap.add_argument("job", choices=("scan",))
     ap.add_argument("--lock", type=Path, required=True)
+    ap.add_argument("--lock-fd", type=int, default=None, help="an inherited, locked descriptor")
     ap.add_argument("rest", nargs="*")
     a = ap.parse_args(argv)
     _lower_priority()
-    with hold_lock(a.lock) as free:
-        if free is False:
-            return 0  # another builder is at it
-    return _build_scan()  # takes the same lock itself, as every build of the kernel does
+    if a.lock_fd is None:
+        with hold_lock(a.lock) as free:
+            if free is False:
+                return 0  # another builder is at it
+        return _build_scan()
+    from torch.utils import cpp_extension  # noqa: F401 - slow imports while the lock is held
+
+    from hgmamba_core.ssm import fused
+
+    os.close(a.lock_fd)  # the build takes the same lock again at once (it is not re-entrant)
+    return 0 if fused.load_extension() is not None else 1
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ def test_empty_cache_uses_the_fallback_and_schedules_one_build(monkeypatch, tmp_
     line = when_ready.scan_without_waiting(model, torch.device("cpu"))
     assert line is not None and "background" in line and "\n" not in line
     assert len(spawned) == 1 and spawned[0][1:4] == ["-m", "hgmamba_core.background", "scan"]
+    assert "--lock-fd" in spawned[0]  # the builder inherits the lock, held from the start
     scans = _scans(model)
     assert scans and all(isinstance(s, when_ready.ScanWhenReady) for s in scans)
     assert scans[0].backend() == when_ready.FALLBACK  # nothing built in this cache
