@@ -43,25 +43,30 @@ def _scans(model) -> list:
     return [m.scan_backend for m in model.modules() if hasattr(m, "scan_backend")]
 
 
-def test_empty_cache_uses_the_fallback_and_schedules_one_build(monkeypatch, tmp_path, spawned):
+def test_empty_cache_uses_the_fallback_and_schedules_one_build(
+    monkeypatch, tmp_path, spawned, capsys
+):
     monkeypatch.setenv("HGMAMBA_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("HGMAMBA_NO_FUSED", raising=False)
     model = build_model("xs").eval()
-    line = when_ready.scan_without_waiting(model, torch.device("cpu"))
-    assert line is not None and "background" in line and "\n" not in line
+    assert when_ready.scan_without_waiting(model, torch.device("cpu"))
     assert len(spawned) == 1 and spawned[0][1:4] == ["-m", "hgmamba_core.background", "scan"]
     assert "--lock-fd" in spawned[0]  # the builder inherits the lock, held from the start
     scans = _scans(model)
     assert scans and all(isinstance(s, when_ready.ScanWhenReady) for s in scans)
+    assert capsys.readouterr().err == ""  # said when the slower scan first runs, not before
     assert scans[0].backend() == when_ready.FALLBACK  # nothing built in this cache
+    scans[0].backend()
+    line = capsys.readouterr().err.strip()
+    assert "background" in line and "\n" not in line  # one line, once
 
 
 def test_no_build_when_the_kernel_is_ready_or_on_cuda(monkeypatch, tmp_path, spawned):
     monkeypatch.setenv("HGMAMBA_CACHE", str(tmp_path / "cache"))
     model = build_model("xs").eval()
-    assert when_ready.scan_without_waiting(model, torch.device("cuda")) is None
+    assert not when_ready.scan_without_waiting(model, torch.device("cuda"))
     monkeypatch.setattr(fused, "_ready_attempt", lambda: ("name", []))
-    assert when_ready.scan_without_waiting(model, torch.device("cpu")) is None
+    assert not when_ready.scan_without_waiting(model, torch.device("cpu"))
     assert spawned == [] and all(s == "auto" for s in _scans(model))
 
 
@@ -70,7 +75,7 @@ def test_unwritable_cache_falls_back_silently(monkeypatch, tmp_path, spawned, ca
     blocker.write_text("not a folder")
     monkeypatch.setenv("HGMAMBA_CACHE", str(blocker / "cache"))  # mkdir fails, even as root
     model = build_model("xs").eval()
-    assert when_ready.scan_without_waiting(model, torch.device("cpu")) is None
+    assert when_ready.scan_without_waiting(model, torch.device("cpu"))  # the fallback, silently
     assert spawned == []
     assert all(isinstance(s, when_ready.ScanWhenReady) for s in _scans(model))
     x = torch.zeros(1, model.cfg.frames, 17, 3)

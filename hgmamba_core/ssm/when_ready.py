@@ -25,9 +25,14 @@ RECHECK_S = 1.0
 class ScanWhenReady:
     """selective_scan's signature; `fused` on CPU tensors once built, `fallback` until then."""
 
-    def __init__(self, fallback: str = FALLBACK, recheck_s: float = RECHECK_S) -> None:
+    def __init__(
+        self, fallback: str = FALLBACK, recheck_s: float = RECHECK_S, notice: str | None = None
+    ) -> None:
+        """notice: the line printed (once) when the fallback first runs, i.e. when it matters,
+        so an error about the input before the lift stays the only line."""
         self.fallback = fallback
         self.recheck_s = recheck_s
+        self.notice = notice
         self._ready = False
         self._next_check = 0.0
 
@@ -36,7 +41,12 @@ class ScanWhenReady:
         if not self._ready and time.monotonic() >= self._next_check:
             self._ready = fused.built_extension() is not None
             self._next_check = time.monotonic() + self.recheck_s
-        return "fused" if self._ready else self.fallback
+        if self._ready:
+            return "fused"
+        if self.notice:
+            print(self.notice, file=sys.stderr, flush=True)
+            self.notice = None
+        return self.fallback
 
     def __call__(
         self, u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False
@@ -52,28 +62,25 @@ def set_scan_backend(model: torch.nn.Module, backend) -> None:
             m.scan_backend = backend
 
 
-def scan_without_waiting(model: torch.nn.Module, device: torch.device) -> str | None:
-    """Make a CPU model's scans never wait for a compile; returns the line to tell the user
-    (None when there is nothing to say: the kernel is built, disabled, or cannot be cached)."""
+def scan_without_waiting(model: torch.nn.Module, device: torch.device) -> bool:
+    """Make a CPU model's scans never wait for a compile, starting the background build when
+    needed; True if the model got the fallback scan (which says so in one line when it first
+    runs, unless the cache cannot be written: then no build comes and nothing is said)."""
     if device.type != "cpu" or not fused.build_pending():
-        return None
+        return False
     lock = fused.build_lock()
     running = background.is_running(lock)
     started = running or background.schedule("scan", [], lock, log=lock.with_suffix(".log"))
-    set_scan_backend(model, ScanWhenReady())
-    if not started:  # cache not writable: no build will come, nothing to announce
-        return None
+    notice = None
     if running:
-        return (
+        notice = (
             "hgmamba: the fast CPU scan kernel is still being built in the background; "
             "this run uses the slower PyTorch scan"
         )
-    return (
-        "hgmamba: building the fast CPU scan kernel in the background (once per machine, "
-        "~30 s of CPU at low priority); this run uses the slower PyTorch scan"
-    )
-
-
-def announce(line: str | None) -> None:
-    if line:
-        print(line, file=sys.stderr, flush=True)
+    elif started:
+        notice = (
+            "hgmamba: building the fast CPU scan kernel in the background (once per machine, "
+            "~30 s of CPU at low priority); this run uses the slower PyTorch scan"
+        )
+    set_scan_backend(model, ScanWhenReady(notice=notice))
+    return True
