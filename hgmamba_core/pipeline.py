@@ -257,6 +257,9 @@ def load_lifter(opts: LiftOptions) -> Lifter:
             f"cannot read checkpoint {ckpt}: not a file written by 'hgmamba train' "
             f"({type(e).__name__}: {e})"
         ) from None
+    from hgmamba_core.ssm.when_ready import scan_without_waiting
+
+    scan_without_waiting(model, device)  # a first run never waits for a compiler
     cfg = model.cfg
     if opts.variant is not None and cfg.name != variant:
         raise HGMambaError(

@@ -75,45 +75,111 @@ def _build_dir(name: str) -> tuple[Path, Path, bool]:
     return d, src, (d / f"{name}.so").is_file()
 
 
+def _ready_marker(name: str) -> Path:
+    """Written after a build loaded fine: a run that must not wait loads only a build with it."""
+    return cache_dir() / "scan" / name / f"{name}.ready"
+
+
+def _ready_stamp() -> str:
+    """What a build depends on besides its source: a new torch or Python makes ninja rebuild."""
+    import sysconfig
+
+    return f"torch {torch.__version__} {Path(torch.__file__).parent} {sysconfig.get_paths()['include']}"
+
+
+def _compile(name: str, cflags: list[str]):
+    """Build (or, when up to date, only load) one attempt, under a lock every builder takes."""
+    from torch.utils import cpp_extension
+
+    from hgmamba_core.background import hold_lock, lock_path
+
+    with hold_lock(lock_path(cache_dir(), name), wait=True):
+        build, src, built = _build_dir(name)
+        if not built:
+            print(
+                "hgmamba: compiling the CPU scan kernel once for this machine "
+                "(~30 s; later runs reuse it)",
+                file=sys.stderr,
+                flush=True,
+            )
+        ext = cpp_extension.load(
+            name=name,
+            sources=[str(src)],
+            extra_cflags=cflags,
+            extra_ldflags=["-fopenmp"],
+            build_directory=str(build),
+            verbose=False,
+        )
+        try:
+            tmp = build / f".ready.{os.getpid()}"
+            tmp.write_text(_ready_stamp(), encoding="utf-8")
+            os.replace(tmp, _ready_marker(name))
+        except OSError:
+            pass
+        return ext
+
+
+def _quiet_cpp_extension():
+    log = logging.getLogger("torch.utils.cpp_extension")
+    level = log.level
+    log.setLevel(logging.ERROR)  # it logs a CUDA_HOME notice on import that says nothing to us
+    return log, level
+
+
+def _ready_attempt() -> tuple[str, list[str]] | None:
+    """The build attempt whose finished build for this torch is in the cache (file reads only)."""
+    if os.environ.get("HGMAMBA_NO_FUSED"):
+        return None
+    stamp = _ready_stamp()
+    for name, cflags in _build_attempts():
+        try:
+            if _ready_marker(name).read_text(encoding="utf-8") == stamp:
+                return name, cflags
+        except OSError:
+            continue
+    return None
+
+
+def built_extension():
+    """The kernel when a finished build is in the cache (loading takes about 0.1 s), else None.
+    Never compiles: `hgmamba lift` uses it so that a first run does not wait on a compiler."""
+    return load_extension() if _ready_attempt() is not None else None
+
+
+def build_pending() -> bool:
+    """True when no finished build is in the cache (and the kernel is not disabled)."""
+    return not os.environ.get("HGMAMBA_NO_FUSED") and _ready_attempt() is None
+
+
+def build_lock() -> Path:
+    """The lock file of the first build attempt (every builder of it holds it)."""
+    from hgmamba_core.background import lock_path
+
+    return lock_path(cache_dir(), _build_attempts()[0][0])
+
+
 @functools.cache
 def load_extension():
     """The compiled module (forward/backward), or None with one logged warning line if it
     cannot be built.
 
-    Built once per machine into torch's extension cache; later processes only load the .so
-    (about 0.1 s). Set HGMAMBA_NO_FUSED=1 to skip it.
+    Built once per machine into the cache, blocking (announced on stderr); later processes only
+    load the .so (about 0.1 s). Set HGMAMBA_NO_FUSED=1 to skip it.
     """
     if os.environ.get("HGMAMBA_NO_FUSED"):
         return None
-    log = logging.getLogger("torch.utils.cpp_extension")
-    level = log.level
-    log.setLevel(logging.ERROR)  # it logs a CUDA_HOME notice on import that says nothing to us
+    ready = _ready_attempt()
+    attempts = _build_attempts()
+    if ready is not None:  # a finished build first: no compile attempt of a failing variant
+        attempts = [ready, *(a for a in attempts if a[0] != ready[0])]
+    log, level = _quiet_cpp_extension()
     errors = []
     try:
-        from torch.utils import cpp_extension
-
-        for name, cflags in _build_attempts():
+        for name, cflags in attempts:
             try:
-                build, src, built = _build_dir(name)
-                if not built:
-                    print(
-                        "hgmamba: compiling the CPU scan kernel once for this machine "
-                        "(~30 s; later runs reuse it)",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                return cpp_extension.load(
-                    name=name,
-                    sources=[str(src)],
-                    extra_cflags=cflags,
-                    extra_ldflags=["-fopenmp"],
-                    build_directory=str(build),
-                    verbose=False,
-                )
+                return _compile(name, cflags)
             except Exception as exc:  # no compiler, no headers, build error: try the next
                 errors.append(exc)
-    except Exception as exc:  # cpp_extension itself unusable
-        errors.append(exc)
     finally:
         log.setLevel(level)
     first = (str(errors[0]).strip().splitlines() or [type(errors[0]).__name__])[0]
