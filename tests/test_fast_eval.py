@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -175,3 +178,18 @@ def test_other_scan_backend_or_switch_off_runs_the_modules(monkeypatch):
         model.blocks[1].mamba.mixer.scan_backend = "reference"
         model(x)
     assert not calls
+
+
+@pytest.mark.slow
+def test_portable_kernel_build_matches_the_modules(tmp_path):
+    """The build without -march=native (a laptop without AVX-512, an ARM Mac) runs the generic
+    C++ loops, not the AVX-512 ones this machine compiles: the same checks must pass there."""
+    env = {**os.environ, "HGMAMBA_SCAN_PORTABLE": "1", "HGMAMBA_CACHE": str(tmp_path)}
+    tests = "test_fast_path_matches_modules or other_than_16 or bfloat16"
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", tests],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "passed" in run.stdout and "skipped" not in run.stdout.splitlines()[-1]
+    assert [p.name for p in (tmp_path / "scan").iterdir() if "portable" in p.name]

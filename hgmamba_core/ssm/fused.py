@@ -49,7 +49,8 @@ def _build_attempts() -> list[tuple[str, list[str]]]:
     base = ["-O3", "-fopenmp", "-fno-trapping-math", "-fno-math-errno"]
     src = hashlib.sha1(SOURCE.read_bytes()).hexdigest()[:10]
     attempts = []
-    if platform.machine().lower() in ("x86_64", "amd64", "aarch64", "arm64"):
+    native = platform.machine().lower() in ("x86_64", "amd64", "aarch64", "arm64")
+    if native and not os.environ.get("HGMAMBA_SCAN_PORTABLE"):  # 1: skip the -march=native build
         attempts.append((f"hgmamba_scan_{_cpu_tag()}_{src}", [*base, "-march=native"]))
     attempts.append((f"hgmamba_scan_portable_{src}", base))
     return attempts
