@@ -142,8 +142,9 @@ def _speed_2d(kp: np.ndarray, which: np.ndarray, fps: float, lag: int) -> np.nda
     ank = moving_average(kp[:, list(_ANKLES)], 2 * lag + 1)[idx, which]  # (F, 2): less jitter
     step = np.linalg.norm(ank[b] - ank[a], axis=-1)
     ys = kp[..., 1]
-    with np.errstate(invalid="ignore"):
-        tall = np.nanmax(ys, axis=1) - np.nanmin(ys, axis=1) if np.isfinite(ys).any() else ys[:, 0]
+    tall = np.full(F, np.nan)
+    some = np.isfinite(ys).any(axis=1)  # frames where the person has any joint (no NaN warning)
+    tall[some] = np.nanmax(ys[some], axis=1) - np.nanmin(ys[some], axis=1)
     tall = np.where(np.isfinite(tall) & (tall > 1.0), tall, np.nan)
     dt = np.maximum(b - a, 1) / max(fps, 1.0)
     return step / tall / dt
