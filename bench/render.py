@@ -32,8 +32,8 @@ from hgmamba_core.render import (
     panel_limits,
     render_video,
 )
+from hgmamba_core.render.video_writer import open_video_writer
 from hgmamba_core.video import iter_frames
-from hgmamba_core.video_writer import open_video_writer
 
 W, H = 768, 576
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

@@ -55,7 +55,7 @@ def render(
     from rich.console import Console
 
     from hgmamba_core.render import parse_frames, parse_view
-    from hgmamba_core.render_result import render_result
+    from hgmamba_core.render.result import render_result
 
     check_render_backend(render_backend)
     path = render_result(

@@ -29,8 +29,8 @@ from hgmamba_core.render import (
     render_figure_png,
     render_video,
 )
+from hgmamba_core.render.video_writer import open_video_writer
 from hgmamba_core.skeleton import NUM_JOINTS
-from hgmamba_core.video_writer import open_video_writer
 
 W, H = 320, 240
 
@@ -222,8 +222,8 @@ def test_opencv_projection_is_matplotlibs(h36m_mini, view):
     from matplotlib.figure import Figure
     from mpl_toolkits.mplot3d import proj3d
 
-    from hgmamba_core.panel_cv import ViewProjection
     from hgmamba_core.render import BOX_ZOOM, FOCAL_LENGTH, setup_axes3d
+    from hgmamba_core.render.panel_cv import ViewProjection
 
     pts = h36m_mini["S1/Walking 1"][::50].reshape(-1, 3).astype(np.float64)
     lim = axis_limits(pts)
@@ -283,8 +283,8 @@ def test_panel_left_in_the_video_is_left_in_3d(h36m_mini, backend):
 
 def test_opencv_panel_person_colours(h36m_mini):
     """Each person's spine is drawn in their id colour (tab10 order of the result's persons)."""
-    from hgmamba_core.panel_cv import ViewProjection
     from hgmamba_core.render import BOX_ZOOM, FOCAL_LENGTH
+    from hgmamba_core.render.panel_cv import ViewProjection
 
     g = h36m_mini["S9/Directions"][0].astype(np.float64)
     three = np.stack([g - [1.0, 0, 0], g, g + [1.0, 0, 0]])

@@ -20,8 +20,8 @@ import numpy as np
 from hgmamba_core.errors import HGMambaError
 from hgmamba_core.fileio import atomic_path
 from hgmamba_core.poses import Pose2DSequence, Pose3DSequence
+from hgmamba_core.render.video_writer import open_video_writer
 from hgmamba_core.skeleton import NUM_JOINTS, bone_color, h36m_bones
-from hgmamba_core.video_writer import open_video_writer
 
 # (azimuth, elevation) degrees: from behind the camera (y points away from it), a little to
 # its left and above, so left in the video is left in 3D.
@@ -471,7 +471,7 @@ def make_panel(
     """The 3D panel of `backend`: 'opencv' (panel_cv.SkeletonCanvasPanel, the default: same
     projection, ~20x faster) or 'matplotlib' (Skeleton3DPanel, Agg with blitting)."""
     if backend == "opencv":
-        from hgmamba_core.panel_cv import SkeletonCanvasPanel  # noqa: PLC0415
+        from hgmamba_core.render.panel_cv import SkeletonCanvasPanel  # noqa: PLC0415
 
         return SkeletonCanvasPanel(size_px, limits, view, track_ids, with_gt, region=region,
                                    trail=trail)  # fmt: skip
