@@ -33,26 +33,26 @@ def _produce(source: Iterable, out: queue.Queue, stop: threading.Event) -> None:
             close()  # a generator source (iter_frames) closes its file on this thread
 
 
+def _put(out: queue.Queue, item: object, stop: threading.Event) -> bool:
+    """Put `item` as soon as there is room; False if the consumer stopped first."""
+    while not stop.is_set():
+        try:
+            out.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
 def _fill(it: Iterator, out: queue.Queue, stop: threading.Event) -> None:
     try:
         for item in it:
-            while not stop.is_set():
-                try:
-                    out.put(item, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            if stop.is_set():
+            if not _put(out, item, stop):
                 return
         item = _END
     except BaseException as e:  # noqa: BLE001 - handed to the consumer's thread
         item = _Failure(e)
-    while not stop.is_set():
-        try:
-            out.put(item, timeout=0.1)
-            return
-        except queue.Full:
-            continue
+    _put(out, item, stop)
 
 
 def prefetch(source: Iterable[T], depth: int = DEFAULT_DEPTH) -> Iterator[T]:
