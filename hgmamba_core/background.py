@@ -3,9 +3,8 @@
 
 The run that finds a build missing calls `schedule`, which starts `python -m
 hgmamba_core.background JOB ...` in its own process group at nice 19 / SCHED_IDLE and returns
-at once; the run
-itself takes the slower path that needs no build (the PyTorch scan), and
-the next run finds the build in the cache. One lock file per build, held with flock by the
+at once; the run itself takes the slower path that needs no build (the PyTorch scan), and the
+next run finds the build in the cache. One lock file per build, held with flock by the
 builder for its whole life, keeps concurrent runs from starting a second builder (the OS drops
 the lock when the builder exits, even by a crash, so a stale lock never blocks anyone). Where
 the cache cannot be written nothing is scheduled and nothing is said: the run simply uses the
@@ -16,13 +15,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import hashlib
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock, so no background build (lift keeps the PyTorch scan)
+    fcntl = None
 
 LOCK_DIR = "locks"
 
@@ -36,6 +39,8 @@ def lock_path(cache: Path, key: str) -> Path:
 
 def _open_lock(path: Path) -> int | None:
     """A descriptor of the lock file (made if needed), or None where that is impossible."""
+    if fcntl is None:
+        return None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
