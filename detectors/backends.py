@@ -22,10 +22,10 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from hgmamba_core.assets import cache_root
 from hgmamba_core.errors import HGMambaError
 
 BACKENDS = ("auto", "torch", "onnx", "openvino")
-CACHE_ENV = "HGMAMBA_CACHE"
 # what each exported backend needs installed (to export and to run), and the pip extra
 REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "onnx": ("onnx", "onnxruntime", "onnxslim"),
@@ -89,14 +89,6 @@ def choose_backend(
             f"pip install 'hgmamba[{EXTRAS[requested]}]'"
         )
     return requested
-
-
-def cache_root() -> Path:
-    """$HGMAMBA_CACHE, else $XDG_CACHE_HOME/hgmamba, else ~/.cache/hgmamba."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "hgmamba"
 
 
 def weights_digest(weights: str | os.PathLike) -> str:

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 ASSETS_ENV = "HGMAMBA_ASSETS"
+CACHE_ENV = "HGMAMBA_CACHE"
 
 
 def assets_dirs() -> list[Path]:
@@ -15,3 +16,12 @@ def assets_dirs() -> list[Path]:
         dirs.append(Path(os.environ[ASSETS_ENV]).expanduser())
     dirs.append(Path(__file__).resolve().parents[1] / "assets")
     return dirs
+
+
+def cache_root() -> Path:
+    """Where one-time builds are kept (scan kernel, detector exports): $HGMAMBA_CACHE, else
+    $XDG_CACHE_HOME/hgmamba, else ~/.cache/hgmamba."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "hgmamba"

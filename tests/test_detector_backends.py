@@ -13,13 +13,13 @@ import pytest
 from detectors.backends import (
     AUTO_ORDER,
     REQUIREMENTS,
-    cache_root,
     choose_backend,
     export_path,
     fitted_input,
     missing_packages,
 )
 from detectors.yolo import YoloPoseDetector
+from hgmamba_core.assets import cache_root
 from hgmamba_core.errors import HGMambaError
 
 REPO = Path(__file__).resolve().parents[1]

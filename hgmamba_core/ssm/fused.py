@@ -26,6 +26,8 @@ from pathlib import Path
 
 import torch
 
+from hgmamba_core.assets import cache_root
+
 SOURCE = Path(__file__).with_name("scan_cpu.cpp")
 
 
@@ -57,11 +59,8 @@ def _build_attempts() -> list[tuple[str, list[str]]]:
 
 
 def cache_dir() -> Path:
-    """Where the kernel builds live: $HGMAMBA_CACHE, else $XDG_CACHE_HOME or ~/.cache, /hgmamba."""
-    if os.environ.get("HGMAMBA_CACHE"):
-        return Path(os.environ["HGMAMBA_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "hgmamba"
+    """Where the kernel builds live (hgmamba_core.assets.cache_root: $HGMAMBA_CACHE, ...)."""
+    return cache_root()
 
 
 def _build_dir(name: str) -> tuple[Path, Path, bool]:
