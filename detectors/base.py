@@ -10,6 +10,12 @@ import numpy as np
 NUM_COCO_JOINTS = 17
 
 
+def box_areas(boxes: np.ndarray) -> np.ndarray:
+    """Areas of (N, 4) x1 y1 x2 y2 boxes, in their dtype (a flipped box counts 0)."""
+    wh = np.clip(boxes[:, 2:] - boxes[:, :2], 0.0, None)
+    return wh[:, 0] * wh[:, 1]
+
+
 @dataclass
 class FrameDetections:
     """People found in one frame, in the frame's pixels.
@@ -44,8 +50,7 @@ class FrameDetections:
 
     @property
     def box_areas(self) -> np.ndarray:
-        wh = np.clip(self.boxes[:, 2:] - self.boxes[:, :2], 0.0, None)
-        return wh[:, 0] * wh[:, 1]
+        return box_areas(self.boxes)
 
 
 @runtime_checkable

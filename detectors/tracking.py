@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from detectors.base import NUM_COCO_JOINTS, FrameDetections
+from detectors.base import NUM_COCO_JOINTS, FrameDetections, box_areas
 from hgmamba_core.errors import HGMambaError
 
 PERSON_CHOICES = ("main", "largest", "longest", "all")
@@ -58,7 +58,6 @@ class _Track:
     frames: list[int] = field(default_factory=list)
     keypoints: list[np.ndarray] = field(default_factory=list)
     scores: list[np.ndarray] = field(default_factory=list)
-    areas: list[float] = field(default_factory=list)
     boxes: list[np.ndarray] = field(default_factory=list)  # x1 y1 x2 y2
 
     def extend(self, other: _Track) -> None:
@@ -66,7 +65,6 @@ class _Track:
         self.frames += other.frames
         self.keypoints += other.keypoints
         self.scores += other.scores
-        self.areas += other.areas
         self.boxes += other.boxes
 
 
@@ -137,7 +135,6 @@ class TrackStore:
         self.num_frames = max(self.num_frames, frame_index + 1)
         if len(dets) == 0:
             return
-        areas = dets.box_areas
         order = np.argsort(-dets.box_scores, kind="stable")
         seen: set[int] = set()
         for i in order:
@@ -149,7 +146,6 @@ class TrackStore:
             t.frames.append(frame_index)
             t.keypoints.append(dets.keypoints[i])
             t.scores.append(dets.scores[i])
-            t.areas.append(float(areas[i]))
             t.boxes.append(dets.boxes[i])
 
     def stitch_fragments(self, max_gap: int, fps: float) -> list[tuple[int, int]]:
@@ -186,10 +182,15 @@ class TrackStore:
                 joined.append((head, cur))
         return joined
 
+    def _area_sum(self, tid: int) -> float:
+        """Sum of the track's box areas (each in the boxes' dtype, as FrameDetections has it)."""
+        boxes = self._tracks[tid].boxes
+        return float(np.sum(box_areas(np.asarray(boxes)).astype(np.float64))) if boxes else 0.0
+
     def stats(self) -> TrackStats:
         ids = np.array(sorted(self._tracks), dtype=np.int64)
         counts = np.array([len(self._tracks[i].frames) for i in ids], dtype=np.int64)
-        sums = np.array([float(np.sum(self._tracks[i].areas)) for i in ids], dtype=np.float64)
+        sums = np.array([self._area_sum(i) for i in ids], dtype=np.float64)
         return TrackStats(ids, counts, sums)
 
     def dense(self, track_ids: list[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
