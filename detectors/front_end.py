@@ -25,6 +25,7 @@ from detectors.cleaning import (
     one_euro,
 )
 from detectors.keypoint_files import read_keypoint_file
+from detectors.roi import check_detector_mode
 from detectors.tracking import (
     TrackStats,
     TrackStore,
@@ -200,6 +201,8 @@ def detect_video(
     refine_crops: bool = False,
     stitch: bool = True,
     prefetch_frames: int = PREFETCH_FRAMES,
+    detector_mode: str = "full",
+    crop_size: int | None = None,
 ) -> FrontEndResult:
     """Detect, track, select, remap and clean the people of a video, streaming its frames.
 
@@ -213,14 +216,24 @@ def detect_video(
     refine_crops: re-run pose on each tracked person's upscaled crop (detectors/refine.py). fps: overrides the source's rate (an image
     folder has none: 30 unless given). The rate used is the mean of the decoded frames'
     timestamps, which are kept (variable-frame-rate videos). prefetch_frames: frames decoded
-    ahead on a worker thread (0: decode inline).
+    ahead on a worker thread (0: decode inline). detector_mode: "full" (every frame whole,
+    ByteTrack ids) or "track" (whole frames every ~1 s and when a person is lost, crops of the
+    followed people in between: detectors/roi.py); crop_size: its crop side (default 192).
     """
     person = parse_person(person)
+    detector_mode = check_detector_mode(detector_mode)
+    if detector_mode == "track" and refine_crops:
+        raise HGMambaError(
+            "--refine-crops works with --detector-mode full (track mode crops already)"
+        )
     reader = VideoReader(path, fps=fps)  # fails fast, before loading the model, on bad input
     info = reader.info
     notes: list[str] = []
     with reader:
-        det = detector or _load_yolo(weights, imgsz, device, conf, backend, refine_crops, info.size)
+        det = detector or _load_yolo(
+            weights, imgsz, device, conf, backend, refine_crops, info.size,
+            mode=detector_mode, fps=fps or info.fps, crop_size=crop_size,
+        )  # fmt: skip
         notes.extend(getattr(det, "notes", ()))  # e.g. an export that fell back to torch
         det.reset()
         store = TrackStore()
@@ -316,12 +329,20 @@ def _load_yolo(
     backend: str,
     refine: bool = False,
     frame_size: tuple[int, int] | None = None,
+    *,
+    mode: str = "full",
+    fps: float | None = None,
+    crop_size: int | None = None,
 ) -> Pose2DDetector:
     from detectors.yolo import YoloPoseDetector
 
     det = YoloPoseDetector(
         weights, imgsz=imgsz, device=device, conf=conf, backend=backend, frame_size=frame_size
     )
+    if mode == "track":
+        from detectors.roi import build_roi_tracker
+
+        return build_roi_tracker(det, weights, fps=fps, frame_size=frame_size, crop_size=crop_size)
     if not refine:
         return det
     from detectors.refine import DEFAULT_CROP_IMGSZ, CropRefiner

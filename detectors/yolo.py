@@ -228,10 +228,10 @@ class YoloPoseDetector:
             classes=[0],
         )
 
-    def detect(self, frame: np.ndarray) -> FrameDetections:
-        """People in one image; track_ids are -1."""
+    def detect(self, frame: np.ndarray, conf: float | None = None) -> FrameDetections:
+        """People in one image (boxes scored >= conf, default --conf); track_ids are -1."""
         with quiet_ultralytics():
-            res = self.model.predict(frame, **self._kwargs())[0]
+            res = self.model.predict(frame, **self._kwargs(conf))[0]
         return _to_detections(res, tracked=False)
 
     def track(self, frame: np.ndarray) -> FrameDetections:
