@@ -16,6 +16,8 @@ model, batch size and flip setting on the same dense track; the ratio is measure
 --frames frames (our detector at 960) that last at least half of --frames, the one farthest from
 its nearest neighbour; its frames only (up to --frames), followed by a 256x144 window (its
 keypoints' mean, smoothed) scaled 5x to 1280x720, so the person is ~400 px tall.
+--detector-modes full track: `hgmamba lift` once per detector mode (whole frames / tracking by
+crop, detectors/roi.py), one after the other on the same clip, with their ratio; default track.
 --overlap: the front end with decoding inline vs on the prefetch thread (hgmamba_core/
 prefetch.py), and the render with and without it, alternating, in this run.
 --mediapipe-python PATH: MediaPipe Pose (bench/mediapipe_pose.py) on the same clip in that
@@ -175,6 +177,12 @@ def dense_track(pose2d_file: Path, F: int) -> np.ndarray:
     return np.concatenate([xy, np.nan_to_num(sc[idx], nan=0.0)[..., None]], -1)
 
 
+def _fps(rep, with_render: bool) -> float:
+    """End-to-end frames/s over the stages (the render's included or not)."""
+    total = sum(st.seconds for name, st in rep.stages.items() if with_render or name != "render")
+    return rep.frames / total
+
+
 def print_run(rep, wall: float) -> None:
     """Per-stage seconds and frames/s; end to end with and without the render stage."""
     total = render = 0.0
@@ -254,6 +262,10 @@ def main() -> None:
     ap.add_argument("--overlap", action="store_true", help="decode thread on/off, alternating")
     ap.add_argument("--overlap-rounds", type=int, default=2)
     ap.add_argument("--mediapipe-python", default=None, help="interpreter that has mediapipe")
+    ap.add_argument(
+        "--detector-modes", nargs="+", default=["track"], choices=("full", "track"),
+        help="run hgmamba lift once per mode, in this order (e.g. full track: both in one run)",
+    )  # fmt: skip
     ap.add_argument("--no-mediapipe", action="store_true")
     ap.add_argument(
         "--skip-windows", action="store_true", help="skip the per-frame-window baseline"
@@ -270,30 +282,39 @@ def main() -> None:
         else:
             clip = make_720p(source_video(), tmp / "clip720p.mp4", args.frames)
         ckpt, kind = checkpoint(tmp, args.variant)
-        t0 = time.perf_counter()
-        rep = run_lift(
-            LiftOptions(
-                video=clip, checkpoint=ckpt, out=tmp / "out", detector_imgsz=args.imgsz,
-                render=args.render, flip=not args.no_flip, device=args.device, progress=False,
-            )
-        )  # fmt: skip
-        wall = time.perf_counter() - t0
-        print(f"hgmamba lift, {rep.frames} frames 1280x720 ({args.clip} clip), HGMamba-"
-              f"{rep.variant} ({kind}), detector imgsz {args.imgsz}, flip {not args.no_flip}, "
-              f"torch threads {args.threads}, {rep.device}, {rep.persons} person(s)")  # fmt: skip
-        print_run(rep, wall)
+        runs = []
+        for mode in args.detector_modes:
+            t0 = time.perf_counter()
+            rep = run_lift(
+                LiftOptions(
+                    video=clip, checkpoint=ckpt, out=tmp / f"out_{mode}",
+                    detector_imgsz=args.imgsz, render=args.render, flip=not args.no_flip,
+                    device=args.device, progress=False, detector_mode=mode,
+                )
+            )  # fmt: skip
+            wall = time.perf_counter() - t0
+            print(f"hgmamba lift --detector-mode {mode}, {rep.frames} frames 1280x720 "
+                  f"({args.clip} clip), HGMamba-{rep.variant} ({kind}), detector imgsz "
+                  f"{args.imgsz}, flip {not args.no_flip}, torch threads {args.threads}, "
+                  f"{rep.device}, {rep.persons} person(s)")  # fmt: skip
+            print_run(rep, wall)
+            runs.append((mode, rep))
+        if len(runs) == 2:
+            (m0, r0), (m1, r1) = runs
+            print(f"  end to end, {m1} / {m0}: {_fps(r1, False) / _fps(r0, False):.2f}x without "
+                  f"render" + (f", {_fps(r1, True) / _fps(r0, True):.2f}x with render"
+                               if "render" in r1.stages else ""))  # fmt: skip
         if not args.no_mediapipe:
             mp_res = run_mediapipe(clip, args.mediapipe_python)
             if mp_res is not None:
-                total = sum(st.seconds for st in rep.stages.values())
-                before = total - (rep.stages["render"].seconds if "render" in rep.stages else 0)
                 print(f"MediaPipe {mp_res['mediapipe']} ({mp_res['model']}, 3D world landmarks, "
                       f"decode included): {mp_res['fps']:.1f} frames/s, 3D on "
                       f"{mp_res['frames_with_3d']}/{mp_res['frames']} frames "
                       f"(set-up {mp_res['setup_s']:.2f} s)")  # fmt: skip
-                print(f"  ours / MediaPipe: {rep.frames / before / mp_res['fps']:.2f}x without "
-                      f"render" + (f", {rep.frames / total / mp_res['fps']:.2f}x with render"
-                                   if "render" in rep.stages else ""))  # fmt: skip
+                for mode, r in runs:
+                    print(f"  ours ({mode}) / MediaPipe: {_fps(r, False) / mp_res['fps']:.2f}x "
+                          f"without render" + (f", {_fps(r, True) / mp_res['fps']:.2f}x with "
+                          "render" if "render" in r.stages else ""))  # fmt: skip
         if args.overlap:
             compare_overlap(clip, rep, args.imgsz, args.overlap_rounds)
         if args.skip_windows:

@@ -68,6 +68,12 @@ def lift(
         "--refine-crops",
         help="Pose again on upscaled crops of the tracked people (small people, modest imgsz).",
     ),
+    detector_mode: str | None = typer.Option(
+        None,
+        "--detector-mode",
+        help="full|track: every frame whole, or whole frames every ~1 s with crops of the "
+        "tracked people between (default: track; full for the demo clip and --refine-crops).",
+    ),
     conf: float = typer.Option(0.25, "--conf", help="Detector person confidence threshold."),
     max_gap: int | None = typer.Option(
         None, "--max-gap", help="Interpolate gaps up to N frames (default about 0.5 s)."
@@ -125,7 +131,7 @@ def lift(
         out=out, person=person, device=device, smooth=smooth, render=not no_render,
         exports=parse_exports(export), detector_weights=detector_weights,
         detector_imgsz=detector_imgsz, detector_backend=detector_backend,
-        refine_crops=refine_crops, conf=conf, max_gap=max_gap, fps=fps, batch_size=batch_size,
+        refine_crops=refine_crops, detector_mode=detector_mode, conf=conf, max_gap=max_gap, fps=fps, batch_size=batch_size,
         flip=not no_flip, world=world, view=view_angles, trail_s=trail, progress=sys.stderr.isatty(),
         render_backend=render_backend,
     )  # fmt: skip

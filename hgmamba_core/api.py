@@ -191,12 +191,14 @@ class HGMamba:
         detector_imgsz: int | None = None,
         conf: float = 0.25,
         progress: bool = False,
+        detector_mode: str | None = None,
     ) -> LiftResult:
         """Lift a video file, a keypoint file, an array or a Pose2DSequence to 3D.
 
         An array is (frames[, persons], 17, 2|3) pixels (the third channel a confidence) in
         COCO-17 or H36M-17 order (`layout`, else detected); give `size` (w, h) and `fps`,
         which set the normalization and gap lengths. `person`: main|largest|longest|all|ID.
+        detector_mode: full|track (default track: tracking by crop, detectors/roi.py).
         """
         from hgmamba_core.pipeline import LiftOptions, lift_in_world, lift_source
 
@@ -213,6 +215,7 @@ class HGMamba:
             person=str(person), device=self.device_arg, smooth=smooth, max_gap=max_gap,
             detector_weights=Path(detector_weights) if detector_weights else None,
             detector_imgsz=detector_imgsz, conf=conf, fps=fps, progress=progress, world=world,
+            detector_mode=detector_mode,
         )  # fmt: skip
         try:
             if not path.exists():

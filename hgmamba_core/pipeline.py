@@ -78,6 +78,7 @@ class LiftOptions:
     detector_imgsz: int | None = None  # None: 640, or DEMO_DETECTOR_IMGSZ for the demo clip
     detector_backend: str = "auto"  # auto|torch|onnx|openvino (detectors/backends.py)
     refine_crops: bool = False  # pose again on upscaled crops of the tracked people
+    detector_mode: str | None = None  # full|track; None: see detector_mode() below
     conf: float = 0.25
     max_gap: int | None = None  # None: about half a second
     fps: float | None = None  # None: the source's (mean) rate; 30 for image folders
@@ -163,6 +164,22 @@ def detector_imgsz(opts: LiftOptions) -> int:
         return int(opts.detector_imgsz)
     demo = opts.video is None and opts.keypoints is None
     return DEMO_DETECTOR_IMGSZ if demo else DEFAULT_DETECTOR_IMGSZ
+
+
+def detector_mode(opts: LiftOptions) -> str:
+    """--detector-mode if given; else whole frames for the demo run (a crowd of small people,
+    README Speed) and with --refine-crops, tracking by crop (detectors/roi.py) otherwise."""
+    from detectors.roi import check_detector_mode
+
+    if opts.detector_mode is not None:
+        mode = check_detector_mode(opts.detector_mode)
+        if mode == "track" and opts.refine_crops:
+            raise HGMambaError(
+                "--refine-crops needs --detector-mode full (track mode crops already)"
+            )
+        return mode
+    demo = opts.video is None and opts.keypoints is None
+    return "full" if demo or opts.refine_crops else "track"
 
 
 def person_choice(opts: LiftOptions) -> str:
@@ -349,6 +366,7 @@ def run_lift(opts: LiftOptions) -> LiftReport:
 
     video, kp_file, stem = _resolve_inputs(opts)
     exports = parse_exports(opts.exports)
+    detector_mode(opts)  # a bad --detector-mode fails before any model loads
     out_dir = Path(opts.out) / stem
     resolve_checkpoint(opts.variant, opts.checkpoint)  # fail fast, before touching the disk
     created = _prepare_out_dir(out_dir)
@@ -437,7 +455,7 @@ def _run_front_end(
             video, weights=opts.detector_weights, imgsz=imgsz, device=opts.device,
             conf=opts.conf, person=person_choice(opts), max_gap=opts.max_gap, smooth=opts.smooth,
             progress=opts.progress, fps=opts.fps, backend=opts.detector_backend,
-            refine_crops=opts.refine_crops,
+            refine_crops=opts.refine_crops, detector_mode=detector_mode(opts),
         )  # fmt: skip
         t = res.timing
         stages["decode"] = StageTime(t.decode_s, t.frames)
