@@ -90,6 +90,7 @@ def main() -> None:
     ap.add_argument("--crops", type=int, nargs="+", default=[192, 256, 320])
     ap.add_argument("--full-every-s", type=float, nargs="+", default=[1.0])
     ap.add_argument("--scales", type=float, nargs="+", default=[1.4], help="crop side / box side")
+    ap.add_argument("--follow", nargs="+", default=["all"], choices=("all", "main"))
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
@@ -100,13 +101,14 @@ def main() -> None:
     h, w = frames[0].shape[:2]
     ref = YoloPoseDetector(imgsz=args.imgsz, device="cpu", backend=args.backend, frame_size=(w, h))
     settings = {"full": ref}
-    for c, k, sc in itertools.product(args.crops, args.full_every_s, args.scales):
+    grid = itertools.product(args.crops, args.full_every_s, args.scales, args.follow)
+    for c, k, sc, fol in grid:
         frame_det = YoloPoseDetector(
             imgsz=args.imgsz, device="cpu", backend=args.backend, frame_size=(w, h)
         )
-        settings[f"track {c} x{sc:g}, full {k:g} s"] = build_roi_tracker(
+        settings[f"track {c} x{sc:g} {k:g} s {fol}"] = build_roi_tracker(
             frame_det, None, fps=fps, frame_size=(w, h), crop_size=c, full_every_s=k,
-            crop_scale=sc,
+            crop_scale=sc, follow=fol,
         )  # fmt: skip
     out: dict[str, list[FrameDetections]] = {k: [] for k in settings}
     secs = dict.fromkeys(settings, 0.0)

@@ -218,7 +218,9 @@ def detect_video(
     timestamps, which are kept (variable-frame-rate videos). prefetch_frames: frames decoded
     ahead on a worker thread (0: decode inline). detector_mode: "full" (every frame whole,
     ByteTrack ids) or "track" (whole frames every ~1 s and when a person is lost, crops of the
-    followed people in between: detectors/roi.py); crop_size: its crop side (default 192).
+    followed people in between: detectors/roi.py; with person="main" the crops follow only the
+    likeliest main person, the others are seen on the whole frames); crop_size: its crop side
+    (default 192).
     """
     person = parse_person(person)
     detector_mode = check_detector_mode(detector_mode)
@@ -233,6 +235,7 @@ def detect_video(
         det = detector or _load_yolo(
             weights, imgsz, device, conf, backend, refine_crops, info.size,
             mode=detector_mode, fps=fps or info.fps, crop_size=crop_size,
+            follow="main" if person == "main" else "all",
         )  # fmt: skip
         notes.extend(getattr(det, "notes", ()))  # e.g. an export that fell back to torch
         det.reset()
@@ -333,6 +336,7 @@ def _load_yolo(
     mode: str = "full",
     fps: float | None = None,
     crop_size: int | None = None,
+    follow: str = "all",
 ) -> Pose2DDetector:
     from detectors.yolo import YoloPoseDetector
 
@@ -342,7 +346,9 @@ def _load_yolo(
     if mode == "track":
         from detectors.roi import build_roi_tracker
 
-        return build_roi_tracker(det, weights, fps=fps, frame_size=frame_size, crop_size=crop_size)
+        return build_roi_tracker(
+            det, weights, fps=fps, frame_size=frame_size, crop_size=crop_size, follow=follow
+        )
     if not refine:
         return det
     from detectors.refine import DEFAULT_CROP_IMGSZ, CropRefiner

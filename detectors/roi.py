@@ -18,17 +18,18 @@ ByteTrack path, so TrackStore, cleaning, lift, world frame and render are unchan
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
 import numpy as np
 
-from detectors.base import NUM_COCO_JOINTS, FrameDetections
+from detectors.base import NUM_COCO_JOINTS, FrameDetections, box_areas
 from detectors.compare import box_iou
 from hgmamba_core.errors import HGMambaError
 
 DETECTOR_MODES = ("full", "track")
+FOLLOW_CHOICES = ("all", "main")
 DEFAULT_CROP_SIZE = 192  # crop side given to the pose network (README Speed: 192/256/320)
 CROP_SCALE = 1.4  # crop side / the person's longer box side: room for motion and limbs
 FULL_EVERY_S = 1.0  # seconds between full-frame passes that find new people
@@ -194,22 +195,29 @@ class CropPoseNet:
 
 @dataclass
 class _Followed:
-    """One person being followed: id, last box (frame pixels), velocity (px/frame)."""
+    """One tracked person: id, last box (frame pixels) and the frame it was seen in, velocity
+    (px/frame), box area summed over the full-frame passes (an unbiased sample of everyone),
+    and whether crops follow them between those passes."""
 
     track_id: int
     box: np.ndarray
-    velocity: np.ndarray
+    frame: int
     score: float
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))
+    full_area: float = 0.0
+    cropped: bool = True
 
-    def predicted_box(self) -> np.ndarray:
-        return self.box + np.tile(self.velocity, 2).astype(np.float32)
+    def predicted_box(self, frame: int) -> np.ndarray:
+        step = self.velocity * float(frame - self.frame)
+        return self.box + np.tile(step, 2).astype(np.float32)
 
-    def update(self, box: np.ndarray, score: float) -> None:
-        old = (self.box[:2] + self.box[2:]) / 2.0
-        new = (box[:2] + box[2:]) / 2.0
-        self.velocity = (0.5 * self.velocity + 0.5 * (new - old)).astype(np.float32)
+    def update(self, box: np.ndarray, score: float, frame: int) -> None:
+        gap = max(frame - self.frame, 1)
+        moved = ((box[:2] + box[2:]) - (self.box[:2] + self.box[2:])) / (2.0 * gap)
+        self.velocity = (0.5 * self.velocity + 0.5 * moved).astype(np.float32)
         self.box = np.asarray(box, np.float32)
         self.score = float(score)
+        self.frame = frame
 
 
 @dataclass
@@ -230,7 +238,11 @@ class RoiStats:
 
 class RoiTracker:
     """A Pose2DDetector that tracks by crop (see the module doc). `frame_detector` finds people
-    on whole frames (its `detect(frame, conf)`); `crop_net` runs the pose network on crops."""
+    on whole frames (its `detect(frame, conf)`); `crop_net` runs the pose network on crops.
+
+    follow="all" crops everyone between full passes; follow="main" only the likeliest main
+    person (the largest box area summed over the full passes, as `--person main` chooses),
+    the others being seen at full passes only: the MediaPipe way, for one person's video."""
 
     name = "yolo-pose+roi"
 
@@ -243,14 +255,18 @@ class RoiTracker:
         conf: float,
         full_input_px: int,
         crop_scale: float = CROP_SCALE,
+        follow: str = "all",
     ) -> None:
         if full_every < 1:
             raise HGMambaError(f"full-frame pass every {full_every} frames: need at least 1")
+        if follow not in FOLLOW_CHOICES:
+            raise ValueError(f"follow must be one of {FOLLOW_CHOICES}, got {follow!r}")
         self.frame_detector = frame_detector
         self.crop_net = crop_net
         self.full_every = int(full_every)
         self.conf = float(conf)
         self.crop_scale = float(crop_scale)
+        self.follow = follow
         self.full_cost = float(full_input_px + CALL_OVERHEAD_PX)
         self.crop_cost = float(crop_net.size**2 + CALL_OVERHEAD_PX)
         self.notes: list[str] = list(getattr(frame_detector, "notes", ()))
@@ -260,6 +276,7 @@ class RoiTracker:
         """Forget everyone followed (ids restart at 1) before a new video."""
         self._tracks: list[_Followed] = []
         self._next_id = 1
+        self._frame = -1
         self._since_full = self.full_every  # the first frame is a full pass
         self.stats = RoiStats()
         self.last_was_full = False  # how the latest frame was processed (tests, benchmarks)
@@ -269,9 +286,10 @@ class RoiTracker:
 
     def track(self, frame: np.ndarray) -> FrameDetections:
         """The people of the next frame, with ids kept across calls."""
+        self._frame += 1
         self.stats.frames += 1
         self.last_was_full = True
-        n = len(self._tracks)
+        n = sum(t.cropped for t in self._tracks)
         if self._since_full >= self.full_every or n == 0:
             self.stats.full_scheduled += 1
             return self._full_pass(frame)
@@ -287,51 +305,40 @@ class RoiTracker:
         return out
 
     def _crop_pass(self, frame: np.ndarray) -> FrameDetections | None:
-        """Every followed person from their own crop; None when a crop lost its person."""
+        """Every cropped person from their own crop; None when a crop lost its person."""
+        i, size = self._frame, self.crop_net.size
+        tracks = [t for t in self._tracks if t.cropped]
         wins = [
-            window_around(t.box, t.velocity, self.crop_net.size, self.crop_scale)
-            for t in self._tracks
+            window_around(t.predicted_box(i), np.zeros(2), size, self.crop_scale) for t in tracks
         ]
         raw = self.crop_net(np.stack([w.cut(frame) for w in wins]))
         self.stats.crops += len(wins)
         found = []
-        for t, w, r in zip(self._tracks, wins, raw, strict=True):
-            pose = best_in_crop(r, w.box_to_crop(t.predicted_box()), LOW_BOX_CONF)
+        for t, w, r in zip(tracks, wins, raw, strict=True):
+            pose = best_in_crop(r, w.box_to_crop(t.predicted_box(i)), LOW_BOX_CONF)
             if pose is None or float(np.mean(pose.scores)) < LOST_KPT_CONF:
                 return None
             found.append(
                 (w.box_to_frame(pose.box), pose.box_score, w.to_frame(pose.keypoints), pose.scores)
             )
-        for t, (box, score, _, _) in zip(self._tracks, found, strict=True):
-            t.update(box, score)
-        keep = self._drop_duplicates()
-        rows = [found[i] for i in keep]
-        self._tracks = [self._tracks[i] for i in keep]
-        return _detections(rows, [t.track_id for t in self._tracks])
-
-    def _drop_duplicates(self) -> list[int]:
-        """Indices of the tracks to keep: of two whose boxes overlap DUPLICATE_IOU, the surer."""
-        if len(self._tracks) < 2:
-            return list(range(len(self._tracks)))
-        boxes = np.stack([t.box for t in self._tracks])
-        iou = box_iou(boxes, boxes)
-        order = sorted(range(len(boxes)), key=lambda i: -self._tracks[i].score)
-        keep: list[int] = []
-        for i in order:
-            if all(iou[i, k] < DUPLICATE_IOU for k in keep):
-                keep.append(i)
-        return sorted(keep)
+        for t, (box, score, _, _) in zip(tracks, found, strict=True):
+            t.update(box, score, i)
+        keep = _unique(tracks)
+        dropped = {tracks[k].track_id for k in range(len(tracks)) if k not in keep}
+        self._tracks = [t for t in self._tracks if t.track_id not in dropped]
+        return _detections([found[k] for k in keep], [tracks[k].track_id for k in keep])
 
     def _full_pass(self, frame: np.ndarray) -> FrameDetections:
-        """Detect the whole frame; match its people to the followed tracks (greedy on box
-        overlap with their predicted boxes), start tracks for unmatched confident ones, and
-        stop following those the frame did not find."""
+        """Detect the whole frame; match its people to the tracks (greedy on box overlap with
+        their predicted boxes), start tracks for unmatched confident ones, and forget those
+        the frame did not find."""
+        i = self._frame
         self._since_full = 1
         dets = self.frame_detector.detect(frame, conf=LOW_BOX_CONF)
         ids = np.full(len(dets), -1, np.int64)
         matched: dict[int, int] = {}
         if self._tracks and len(dets):
-            pred = np.stack([t.predicted_box() for t in self._tracks])
+            pred = np.stack([t.predicted_box(i) for t in self._tracks])
             iou = box_iou(pred, dets.boxes)
             for flat in np.argsort(-iou, axis=None, kind="stable"):
                 ti, di = divmod(int(flat), len(dets))
@@ -344,25 +351,46 @@ class RoiTracker:
         kept = []
         for ti, di in matched.items():
             t = self._tracks[ti]
-            t.update(dets.boxes[di], float(dets.box_scores[di]))
+            t.update(dets.boxes[di], float(dets.box_scores[di]), i)
             kept.append(t)
         for di in np.flatnonzero(ids < 0):
             if dets.box_scores[di] >= self.conf:
                 ids[di] = self._next_id
                 kept.append(
-                    _Followed(
-                        self._next_id,
-                        dets.boxes[di].copy(),
-                        np.zeros(2, np.float32),
-                        float(dets.box_scores[di]),
-                    )
+                    _Followed(self._next_id, dets.boxes[di].copy(), i, float(dets.box_scores[di]))
                 )
                 self._next_id += 1
+        for t in kept:
+            t.full_area += float(box_areas(t.box[None])[0])
         self._tracks = sorted(kept, key=lambda t: t.track_id)
+        self._choose_cropped()
         sel = np.flatnonzero(ids >= 0)
         return FrameDetections(
             dets.keypoints[sel], dets.scores[sel], dets.boxes[sel], dets.box_scores[sel], ids[sel]
         )
+
+    def _choose_cropped(self) -> None:
+        """Who the crops follow until the next full pass: everyone, or the likeliest main."""
+        if self.follow == "all" or not self._tracks:
+            for t in self._tracks:
+                t.cropped = True
+            return
+        best = max(self._tracks, key=lambda t: (t.full_area, -t.track_id))
+        for t in self._tracks:
+            t.cropped = t is best
+
+
+def _unique(tracks: list[_Followed]) -> list[int]:
+    """Indices of the tracks to keep: of two whose boxes overlap DUPLICATE_IOU, the surer."""
+    if len(tracks) < 2:
+        return list(range(len(tracks)))
+    boxes = np.stack([t.box for t in tracks])
+    iou = box_iou(boxes, boxes)
+    keep: list[int] = []
+    for k in sorted(range(len(tracks)), key=lambda k: -tracks[k].score):
+        if all(iou[k, j] < DUPLICATE_IOU for j in keep):
+            keep.append(k)
+    return sorted(keep)
 
 
 def _detections(rows: list[tuple], ids: list[int]) -> FrameDetections:
@@ -383,6 +411,7 @@ def build_roi_tracker(
     crop_size: int | None = None,
     full_every_s: float = FULL_EVERY_S,
     crop_scale: float = CROP_SCALE,
+    follow: str = "all",
 ) -> RoiTracker:
     """A RoiTracker around a loaded YoloPoseDetector: the same weights on `crop_size` crops
     through the same backend (an export per crop size, cached like the frame's)."""
@@ -401,6 +430,7 @@ def build_roi_tracker(
     return RoiTracker(
         frame_detector, net, full_every=full_every_frames(fps, full_every_s),
         conf=frame_detector.conf, full_input_px=int(h * w), crop_scale=crop_scale,
+        follow=follow,
     )  # fmt: skip
 
 
