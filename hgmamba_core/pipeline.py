@@ -40,6 +40,7 @@ DEFAULT_DETECTOR_IMGSZ = 640
 # 1280 lifts every person whose body is mostly in view on the frames counted by eye
 # (bench/people.py: 5.05 people per frame against 4.01 at 960, the detector ~1.5x slower).
 DEMO_DETECTOR_IMGSZ = 1280
+DEMO_DETECTOR_MODE = "full"  # the demo's crowd: README Speed, "tracking by crop"
 
 
 def find_asset(rel: Path | str) -> Path | None:
@@ -167,8 +168,9 @@ def detector_imgsz(opts: LiftOptions) -> int:
 
 
 def detector_mode(opts: LiftOptions) -> str:
-    """--detector-mode if given; else whole frames for the demo run (a crowd of small people,
-    README Speed) and with --refine-crops, tracking by crop (detectors/roi.py) otherwise."""
+    """--detector-mode if given; else whole frames with --refine-crops, DEMO_DETECTOR_MODE for
+    the demo run (a crowd of small people, README Speed), tracking by crop (detectors/roi.py)
+    otherwise."""
     from detectors.roi import check_detector_mode
 
     if opts.detector_mode is not None:
@@ -179,7 +181,9 @@ def detector_mode(opts: LiftOptions) -> str:
             )
         return mode
     demo = opts.video is None and opts.keypoints is None
-    return "full" if demo or opts.refine_crops else "track"
+    if opts.refine_crops:
+        return "full"
+    return DEMO_DETECTOR_MODE if demo else "track"
 
 
 def person_choice(opts: LiftOptions) -> str:

@@ -16,9 +16,11 @@ from hgmamba_cli.app import app, main
 from hgmamba_core import pipeline
 from hgmamba_core.pipeline import (
     DEMO_CLIP,
+    DEMO_DETECTOR_MODE,
     LiftOptions,
     default_checkpoint_name,
     detector_imgsz,
+    detector_mode,
     resolve_checkpoint,
     run_lift,
 )
@@ -31,6 +33,24 @@ def test_detector_size_is_1280_for_the_demo_clip_only():
     assert detector_imgsz(LiftOptions(video=Path("clip.mp4"))) == 640
     assert detector_imgsz(LiftOptions(detector_imgsz=320)) == 320  # the user's choice wins
     assert detector_imgsz(LiftOptions(video=Path("clip.mp4"), detector_imgsz=1280)) == 1280
+
+
+def test_detector_mode_defaults_and_bad_values(tmp_path, capsys):
+    """Tracking by crop for a user's video; whole frames for the demo and --refine-crops; a
+    bad or contradictory --detector-mode is a one-line error before anything is loaded."""
+    clip = Path("clip.mp4")
+    assert detector_mode(LiftOptions(video=clip)) == "track"
+    assert detector_mode(LiftOptions()) == DEMO_DETECTOR_MODE
+    assert detector_mode(LiftOptions(video=clip, refine_crops=True)) == "full"
+    assert detector_mode(LiftOptions(video=clip, detector_mode="FULL")) == "full"
+    for args in (["--detector-mode", "roi"], ["--detector-mode", "track", "--refine-crops"]):
+        out = tmp_path / "out"
+        with pytest.raises(SystemExit) as e:
+            main(["lift", "--no-render", "--out", str(out), *args])
+        assert e.value.code != 0
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+        assert "--detector-mode" in err and not out.exists()
 
 
 @pytest.fixture
