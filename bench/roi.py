@@ -91,6 +91,7 @@ def main() -> None:
     ap.add_argument("--full-every-s", type=float, nargs="+", default=[1.0])
     ap.add_argument("--scales", type=float, nargs="+", default=[1.4], help="crop side / box side")
     ap.add_argument("--follow", nargs="+", default=["all"], choices=("all", "main"))
+    ap.add_argument("--crop-threads", type=int, nargs="+", default=[1], help="0: all cores")
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
@@ -101,14 +102,16 @@ def main() -> None:
     h, w = frames[0].shape[:2]
     ref = YoloPoseDetector(imgsz=args.imgsz, device="cpu", backend=args.backend, frame_size=(w, h))
     settings = {"full": ref}
-    grid = itertools.product(args.crops, args.full_every_s, args.scales, args.follow)
-    for c, k, sc, fol in grid:
+    grid = itertools.product(
+        args.crops, args.full_every_s, args.scales, args.follow, args.crop_threads
+    )
+    for c, k, sc, fol, thr in grid:
         frame_det = YoloPoseDetector(
             imgsz=args.imgsz, device="cpu", backend=args.backend, frame_size=(w, h)
         )
-        settings[f"track {c} x{sc:g} {k:g} s {fol}"] = build_roi_tracker(
+        settings[f"track {c} x{sc:g} {k:g}s {fol} {thr}t"] = build_roi_tracker(
             frame_det, None, fps=fps, frame_size=(w, h), crop_size=c, full_every_s=k,
-            crop_scale=sc, follow=fol,
+            crop_scale=sc, follow=fol, crop_threads=thr or None,
         )  # fmt: skip
     out: dict[str, list[FrameDetections]] = {k: [] for k in settings}
     secs = dict.fromkeys(settings, 0.0)
@@ -126,7 +129,7 @@ def main() -> None:
           f"backend {ref.backend}, torch threads {torch.get_num_threads()}")  # fmt: skip
     main_id = _main_track(out["full"])
     ref_main = [_only(x, main_id) for x in out["full"]]
-    print(f"{'setting':>28} {'ms/frame':>9} {'x full':>7} {'people/fr':>9} {'full passes':>14} "
+    print(f"{'setting':>32} {'ms/frame':>9} {'x full':>7} {'people/fr':>9} {'full passes':>14} "
           f"{'px diff':>8} {'found %':>8} {'main px':>8} {'main %':>7}")  # fmt: skip
     ref_s = secs["full"] / n
     for name, dets in out.items():
@@ -141,7 +144,7 @@ def main() -> None:
             diff, found = f"{mean:.2f}", f"{100 * share:.1f}"
             mean, share, _ = keypoint_agreement(ref_main, dets)
             mdiff, mfound = f"{mean:.2f}", f"{100 * share:.1f}"
-        print(f"{name:>28} {s * 1e3:9.1f} {ref_s / s:7.2f} {per:9.2f} {passes:>14} {diff:>8} "
+        print(f"{name:>32} {s * 1e3:9.1f} {ref_s / s:7.2f} {per:9.2f} {passes:>14} {diff:>8} "
               f"{found:>8} {mdiff:>8} {mfound:>7}")  # fmt: skip
     print(f"main: the reference's track {main_id} (largest summed box area), alone")
 

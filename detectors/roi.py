@@ -39,6 +39,9 @@ MATCH_IOU = 0.3  # a full-frame box overlapping a followed track's predicted box
 DUPLICATE_IOU = 0.7  # two tracks whose boxes overlap this much follow one person: one is dropped
 CALL_OVERHEAD_PX = 8192  # per network call, in input pixels' worth of time (measured, OpenVINO)
 PAD_VALUE = 114  # what Ultralytics' letterbox pads with
+# OpenVINO threads for the crops: a 192 px crop took 13.0 ms on 1 thread against 20.0 on 2
+# (2-core CPU, training job running; README Speed), and one thread leaves a core to the rest
+CROP_THREADS = 1
 
 
 def check_detector_mode(mode: str) -> str:
@@ -148,7 +151,15 @@ class CropPoseNet:
     export with a dynamic batch (all crops in one call), torch batches natively, ONNX Runtime
     (a fixed batch-1 export) goes crop by crop."""
 
-    def __init__(self, weights: str | os.PathLike, size: int, backend: str, device: str) -> None:
+    def __init__(
+        self,
+        weights: str | os.PathLike,
+        size: int,
+        backend: str,
+        device: str,
+        threads: int | None = CROP_THREADS,
+    ) -> None:
+        """threads: OpenVINO inference threads (None: its default, every core)."""
         self.size = int(size)
         self.backend = backend
         self._ov: Any = None
@@ -161,7 +172,10 @@ class CropPoseNet:
             core = ov.Core()
             model = core.read_model(os.path.join(folder, xml))
             model.reshape([-1, 3, self.size, self.size])
-            self._ov = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+            config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY"}
+            if threads:
+                config["INFERENCE_NUM_THREADS"] = int(threads)
+            self._ov = core.compile_model(model, "CPU", config)
         else:
             import torch
             from ultralytics.nn.autobackend import AutoBackend
@@ -412,6 +426,7 @@ def build_roi_tracker(
     full_every_s: float = FULL_EVERY_S,
     crop_scale: float = CROP_SCALE,
     follow: str = "all",
+    crop_threads: int | None = CROP_THREADS,
 ) -> RoiTracker:
     """A RoiTracker around a loaded YoloPoseDetector: the same weights on `crop_size` crops
     through the same backend (an export per crop size, cached like the frame's)."""
@@ -424,7 +439,7 @@ def build_roi_tracker(
     pt, _ = resolve_weights(weights)
     backend = frame_detector.backend
     crop_weights = pt if backend == "torch" else export_weights(pt, size, backend)
-    net = CropPoseNet(crop_weights, size, backend, frame_detector.device)
+    net = CropPoseNet(crop_weights, size, backend, frame_detector.device, crop_threads)
     shape = frame_detector.input_size  # torch letterboxes to about the fitted export's shape
     h, w = shape if isinstance(shape, tuple) else _pair(fitted_input(shape, frame_size))
     return RoiTracker(
