@@ -39,9 +39,10 @@ MATCH_IOU = 0.3  # a full-frame box overlapping a followed track's predicted box
 DUPLICATE_IOU = 0.7  # two tracks whose boxes overlap this much follow one person: one is dropped
 CALL_OVERHEAD_PX = 8192  # per network call, in input pixels' worth of time (measured, OpenVINO)
 PAD_VALUE = 114  # what Ultralytics' letterbox pads with
-# OpenVINO threads for the crops: a 192 px crop took 13.0 ms on 1 thread against 20.0 on 2
-# (2-core CPU, training job running; README Speed), and one thread leaves a core to the rest
-CROP_THREADS = 1
+# OpenVINO threads for the crops (None: its default, every core). Load decides: a 192 px crop
+# took 13.0 ms on 1 thread against 20.0 on 2 with the training job running, but 2 threads won
+# by 10-15 % in bench/roi.py a little later (README Speed); the default stays
+CROP_THREADS: int | None = None
 
 
 def check_detector_mode(mode: str) -> str:
