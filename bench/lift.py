@@ -197,7 +197,7 @@ def print_run(rep, wall: float) -> None:
     print(f"  {'wall':8s} {wall:7.2f} s  {rep.frames / wall:8.1f} frames/s incl. model loading")
 
 
-def compare_overlap(clip: Path, rep, imgsz: int, rounds: int) -> None:
+def compare_overlap(clip: Path, rep, imgsz: int, rounds: int, mode: str = "track") -> None:
     """Front end and render, decoding inline vs on the prefetch thread, alternating."""
     from detectors import detect_video
     from hgmamba_core.export import read_pose3d
@@ -212,7 +212,7 @@ def compare_overlap(clip: Path, rep, imgsz: int, rounds: int) -> None:
         for depth in (0, 4):
             t0 = time.perf_counter()
             detect_video(clip, imgsz=imgsz, person="main", progress=False, prefetch_frames=depth,
-                         backend="auto")  # fmt: skip
+                         backend="auto", detector_mode=mode)  # fmt: skip
             times.setdefault(f"front end, prefetch {depth}", []).append(time.perf_counter() - t0)
             if "render" in rep.stages:
                 t0 = time.perf_counter()
@@ -316,7 +316,7 @@ def main() -> None:
                           f"without render" + (f", {_fps(r, True) / mp_res['fps']:.2f}x with "
                           "render" if "render" in r.stages else ""))  # fmt: skip
         if args.overlap:
-            compare_overlap(clip, rep, args.imgsz, args.overlap_rounds)
+            compare_overlap(clip, rep, args.imgsz, args.overlap_rounds, runs[-1][0])
         if args.skip_windows:
             return
         lift_windows(rep, ckpt, args)
