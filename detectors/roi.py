@@ -1,6 +1,6 @@
 """ROI tracking: find people on the whole frame now and then, follow each one by a crop between.
 
-A full-frame pass of YOLO-Pose on a 720p frame costs 4-6x a pass on a 192 px crop (README Speed),
+A full-frame pass of YOLO-Pose on a 720p frame costs ~6x a pass on a 192 px crop (README Speed),
 and with few people the crops around where they will be are all the detector needs to see:
 the way MediaPipe Pose gets its speed (detect, then track by crop). Every `full_every` frames,
 and on any frame where a crop loses its person, the whole frame is detected again and its
@@ -37,7 +37,10 @@ LOW_BOX_CONF = 0.1  # a crop detection this sure may extend a track (ByteTrack's
 LOST_KPT_CONF = 0.3  # mean keypoint confidence below which a crop has lost its person
 MATCH_IOU = 0.3  # a full-frame box overlapping a followed track's predicted box this much is it
 DUPLICATE_IOU = 0.7  # two tracks whose boxes overlap this much follow one person: one is dropped
-CALL_OVERHEAD_PX = 8192  # per network call, in input pixels' worth of time (measured, OpenVINO)
+# per network call, in input pixels' worth of time: OpenVINO on 2 cores ran ~3k px per ms
+# (a 384x640 frame 85-95 ms, a 192 px crop 15 ms), with ~2-3 ms a call on top (crops cut,
+# converted); only to decide when crops would cost more than one whole frame
+CALL_OVERHEAD_PX = 8192
 PAD_VALUE = 114  # what Ultralytics' letterbox pads with
 # OpenVINO threads for the crops (None: its default, every core). Load decides: a 192 px crop
 # took 13.0 ms on 1 thread against 20.0 on 2 with the training job running, but 2 threads won
@@ -183,7 +186,8 @@ class CropPoseNet:
 
             from detectors.yolo import quiet_ultralytics
 
-            dev = torch.device("cuda:" + device if device.isdigit() else device)
+            # Ultralytics' device strings: "cpu", "mps" or a CUDA index such as "0"
+            dev = torch.device("cuda", int(device)) if device.isdigit() else torch.device(device)
             with quiet_ultralytics():
                 self._auto = AutoBackend(os.fspath(weights), device=dev, verbose=False)
             self._device = dev
