@@ -91,7 +91,9 @@ def main() -> None:
     ap.add_argument("--full-every-s", type=float, nargs="+", default=[1.0])
     ap.add_argument("--scales", type=float, nargs="+", default=[1.4], help="crop side / box side")
     ap.add_argument("--follow", nargs="+", default=["all"], choices=("all", "main"))
-    ap.add_argument("--crop-threads", type=int, nargs="+", default=[1], help="0: all cores")
+    ap.add_argument(
+        "--crop-threads", type=int, nargs="+", default=[0], help="OpenVINO threads, 0: all"
+    )
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
