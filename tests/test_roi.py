@@ -137,3 +137,20 @@ def test_a_person_entering_is_found_at_the_next_full_pass(frames):
     assert full_frames[0] == 0 and 4 in full_frames
     assert first_left is not None
     assert first_left == min(i for i in full_frames if i >= 3)
+
+
+def test_follow_main_crops_one_person_and_sees_the_others_on_whole_frames(frames):
+    frame_det = YoloPoseDetector(imgsz=640, device="cpu", backend="torch", frame_size=(768, 576))
+    roi = build_roi_tracker(
+        frame_det, None, fps=10.0, frame_size=(768, 576), crop_size=256, full_every_s=0.4,
+        follow="main",
+    )  # fmt: skip
+    counts = {True: set(), False: set()}
+    main_ids = set()
+    for f in frames:
+        d = roi.track(f)
+        counts[roi.last_was_full].add(len(d))
+        if not roi.last_was_full:
+            main_ids |= set(d.track_ids.tolist())
+    assert counts[True] == {2} and counts[False] == {1}
+    assert len(main_ids) == 1  # the same person followed between the whole frames
