@@ -220,7 +220,7 @@ def detect_video(
     info = reader.info
     notes: list[str] = []
     with reader:
-        det = detector or _load_yolo(weights, imgsz, device, conf, backend, refine_crops, info.size)
+        det = detector or load_detector(weights, imgsz, device, conf, backend, refine_crops, info.size)
         notes.extend(getattr(det, "notes", ()))  # e.g. an export that fell back to torch
         det.reset()
         store = TrackStore()
@@ -308,7 +308,7 @@ def _rate_and_notes(reader: VideoReader, notes: list[str]) -> tuple[float, dict]
     return float(fps), record
 
 
-def _load_yolo(
+def load_detector(
     weights: str | os.PathLike | None,
     imgsz: int,
     device: str,
