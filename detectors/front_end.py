@@ -231,18 +231,21 @@ def detect_video(
     if prefetch_frames is None:
         prefetch_frames = TRACK_PREFETCH_FRAMES if detector_mode == "track" else PREFETCH_FRAMES
     if detector_mode == "track" and refine_crops:
-        raise HGMambaError(
-            "--refine-crops works with --detector-mode full (track mode crops already)"
-        )
+        raise HGMambaError("--refine-crops needs --detector-mode full (track mode crops already)")
     reader = VideoReader(path, fps=fps)  # fails fast, before loading the model, on bad input
     info = reader.info
     notes: list[str] = []
     with reader:
-        det = detector or _load_yolo(
-            weights, imgsz, device, conf, backend, refine_crops, info.size,
-            mode=detector_mode, fps=fps or info.fps, crop_size=crop_size,
-            follow="main" if person == "main" else "all",
-        )  # fmt: skip
+        follow = "main" if person == "main" else "all"
+        if detector is None:
+            det = load_detector(
+                weights, imgsz, device, conf, backend, refine_crops, info.size,
+                mode=detector_mode, fps=fps or info.fps, crop_size=crop_size, follow=follow,
+            )  # fmt: skip
+        else:
+            det = _in_mode(
+                detector, detector_mode, weights, fps or info.fps, info.size, crop_size, follow
+            )
         notes.extend(getattr(det, "notes", ()))  # e.g. an export that fell back to torch
         det.reset()
         store = TrackStore()
@@ -330,7 +333,28 @@ def _rate_and_notes(reader: VideoReader, notes: list[str]) -> tuple[float, dict]
     return float(fps), record
 
 
-def _load_yolo(
+def _in_mode(
+    det: Pose2DDetector,
+    mode: str,
+    weights: str | os.PathLike | None,
+    fps: float | None,
+    frame_size: tuple[int, int],
+    crop_size: int | None,
+    follow: str,
+) -> Pose2DDetector:
+    """A given detector as the mode wants it: a plain YOLO detector (e.g. the one the size
+    probe loaded) is wrapped for tracking by crop; anything else runs as it is."""
+    from detectors.roi import RoiTracker, build_roi_tracker
+    from detectors.yolo import YoloPoseDetector
+
+    if mode != "track" or isinstance(det, RoiTracker) or not isinstance(det, YoloPoseDetector):
+        return det
+    return build_roi_tracker(
+        det, weights, fps=fps, frame_size=frame_size, crop_size=crop_size, follow=follow
+    )
+
+
+def load_detector(
     weights: str | os.PathLike | None,
     imgsz: int,
     device: str,

@@ -4,7 +4,7 @@ Weights resolve in this order: an explicit path; the copy shipped in assets/weig
 $HGMAMBA_ASSETS, then beside the package); Ultralytics' own name-based download only for a
 bare model name that is not on disk, and only when the user has not set YOLO_OFFLINE.
 
-backend="onnx" / "openvino" (optional extras `pip install hgmamba[onnx]` / `hgmamba[openvino]`)
+backend="openvino" (installed with hgmamba) / "onnx" (optional extra `pip install hgmamba[onnx]`)
 runs a CPU export of the .pt weights made once per (weights content, imgsz) and cached (see
 detectors/backends.py); "auto" picks the fastest one installed on a CPU, torch on a GPU, and
 falls back to torch with a note when an export fails.

@@ -55,13 +55,13 @@ def lift(
     detector_imgsz: int | None = typer.Option(
         None,
         "--detector-imgsz",
-        help="Detector input size (default 640; 1280 for the demo clip's small people; "
-        "320 is ~3x faster on a CPU).",
+        help="Detector input size (default: 640, 960 or 1280, chosen from the people's height "
+        "in a few frames; 1280 for the demo clip; 320 is ~3x faster on a CPU).",
     ),
     detector_backend: str = typer.Option(
         "auto",
         "--detector-backend",
-        help="auto|torch|onnx|openvino (auto: OpenVINO, else ONNX Runtime, on a CPU if installed).",
+        help="auto|torch|onnx|openvino (auto: OpenVINO on a CPU, else ONNX Runtime if installed).",
     ),
     refine_crops: bool = typer.Option(
         False,
@@ -155,7 +155,7 @@ def print_summary(rep: LiftReport) -> None:
     total = 0.0
     for name, st in rep.stages.items():
         total += st.seconds
-        table.add_row(name, f"{st.seconds:.2f}", f"{st.fps:.1f}")
+        table.add_row(name, f"{st.seconds:.2f}", f"{st.fps:.1f}" if st.frames else "-")
     table.add_row("total", f"{total:.2f}", f"{rep.frames / total:.1f}" if total > 0 else "-")
     console.print(table)
     for note in rep.notes:

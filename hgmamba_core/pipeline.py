@@ -160,7 +160,8 @@ def _resolve_inputs(opts: LiftOptions) -> tuple[Path | None, Path | None, str]:
 
 
 def detector_imgsz(opts: LiftOptions) -> int:
-    """--detector-imgsz if given; else DEMO_DETECTOR_IMGSZ for the demo run, 640 otherwise."""
+    """--detector-imgsz if given; else DEMO_DETECTOR_IMGSZ for the demo run, 640 otherwise
+    (where a video's look at its people may still raise it: _choose_detector_size)."""
     if opts.detector_imgsz is not None:
         return int(opts.detector_imgsz)
     demo = opts.video is None and opts.keypoints is None
@@ -452,14 +453,12 @@ def _run_front_end(
         stages["read 2D"] = StageTime(res.timing.total_s, res.poses.num_frames)
     else:
         assert video is not None
-        imgsz = detector_imgsz(opts)
-        if opts.detector_imgsz is None and imgsz != DEFAULT_DETECTOR_IMGSZ:
-            notes.append(f"demo clip: detector input size {imgsz} for its small people")
+        imgsz, det = _choose_detector_size(opts, video, stages, notes)
         res = detect_video(
             video, weights=opts.detector_weights, imgsz=imgsz, device=opts.device,
             conf=opts.conf, person=person_choice(opts), max_gap=opts.max_gap, smooth=opts.smooth,
             progress=opts.progress, fps=opts.fps, backend=opts.detector_backend,
-            refine_crops=opts.refine_crops, detector_mode=detector_mode(opts),
+            refine_crops=opts.refine_crops, detector=det, detector_mode=detector_mode(opts),
         )  # fmt: skip
         t = res.timing
         stages["decode"] = StageTime(t.decode_s, t.frames)
@@ -472,6 +471,36 @@ def _run_front_end(
             "try a lower --conf or a larger --detector-imgsz"
         )
     return res.poses, res.input_info
+
+
+def _choose_detector_size(
+    opts: LiftOptions, video: Path, stages: dict[str, StageTime], notes: list[str]
+):
+    """(imgsz, a loaded detector to reuse or None): --detector-imgsz or the demo's size as
+    given; otherwise a look at a few frames (detectors/probe.py) picks 640, 960 or 1280 from
+    the people's height, and the 640 detector it used runs the video when 640 is chosen."""
+    imgsz = detector_imgsz(opts)
+    if opts.detector_imgsz is not None:
+        return imgsz, None
+    if imgsz != DEFAULT_DETECTOR_IMGSZ:  # the demo clip: its size is known
+        notes.append(f"demo clip: detector input size {imgsz} for its small people")
+        return imgsz, None
+    from detectors.front_end import load_detector
+    from detectors.probe import probe_imgsz
+    from hgmamba_core.video import VideoReader
+
+    t0 = time.perf_counter()
+    with VideoReader(video, fps=opts.fps) as reader:
+        size = reader.info.size
+    det = load_detector(opts.detector_weights, imgsz, opts.device, opts.conf,
+                        opts.detector_backend, frame_size=size)  # fmt: skip
+    probe = probe_imgsz(video, det, main_only=person_choice(opts) != "all", fps=opts.fps)
+    stages["probe"] = StageTime(time.perf_counter() - t0)  # no frames of the output
+    note = probe.note(DEFAULT_DETECTOR_IMGSZ)
+    if note:
+        notes.append(note)
+    reuse = probe.imgsz == imgsz and not opts.refine_crops
+    return probe.imgsz, det if reuse else None
 
 
 def _render(
