@@ -489,11 +489,11 @@ def _choose_detector_size(
     from detectors.probe import probe_imgsz
     from hgmamba_core.video import VideoReader
 
-    t0 = time.perf_counter()
     with VideoReader(video, fps=opts.fps) as reader:
         size = reader.info.size
     det = load_detector(opts.detector_weights, imgsz, opts.device, opts.conf,
                         opts.detector_backend, frame_size=size)  # fmt: skip
+    t0 = time.perf_counter()  # loading is not timed for the video's own detector either
     probe = probe_imgsz(video, det, main_only=person_choice(opts) != "all", fps=opts.fps)
     stages["probe"] = StageTime(time.perf_counter() - t0)  # no frames of the output
     note = probe.note(DEFAULT_DETECTOR_IMGSZ)
