@@ -94,11 +94,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="hgmamba-first-") as d:
         tmp = Path(d)
         rows = []
-        for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
+        modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+        for k, mode in enumerate(modes):  # a mode may repeat (`render,render`): two pairs
             for tag, repo in repos:
                 label = f"{mode} {tag}".strip()
                 render = mode == "render"
-                env = cache_env(tmp / f"cache_{mode}_{tag}")  # empty caches for this pair
+                env = cache_env(tmp / f"cache_{k}_{mode}_{tag}")  # empty caches for this pair
                 first, s1 = run_lift(repo, env, tmp / "out", render, args.detector_backend)
                 print(f"{label:16s} first {first:6.1f} s  {s1}", flush=True)
                 print(f"  after the first run: {cache_report(env)}")
