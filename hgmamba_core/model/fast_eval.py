@@ -4,9 +4,9 @@ Training keeps the plain modules (and their autograd); this path runs only in ev
 gradients off, on the CPU, for float32 models, with the eval kernel (ssm/mixer_kernel.py, a few
 seconds to compile, no torch headers) built. Why it is faster (bench/lifter.py, README Speed):
 the four scans of a block (ST and TS mixer, forward and backward) run in ONE kernel call
-(`hgmamba_mixer_forward` in ssm/mixer_cpu.cpp) that reads the
-projections channel-last in token storage order, so the flips, the temporal-first transpose
-and the (b, C, L) layout copies are gone; parallel projections are stacked (both mixers' input
+(`hgmamba_mixer_forward` in ssm/mixer_cpu.cpp) that reads the projections channel-last in
+token storage order, so the flips, the temporal-first transpose and the (b, C, L) layout
+copies are gone; parallel projections are stacked (both mixers' input
 and output projections, the part and body hypergraph projections, the four scan projections in
 one batched GEMM); W_x is folded into W_f2 / W_b2, BatchNorm into the projection before it,
 the Mamba and spatial units' LayerNorm affines into their projections (one plain LN serves
@@ -227,8 +227,9 @@ def state_key(module: nn.Module) -> tuple:
 
 def fast_path_available(x: torch.Tensor, module: nn.Module) -> bool:
     """Eval mode, no autograd, float32 CPU model and input (autocast allowed), the eval kernel
-    (ssm/mixer_kernel.py) built or buildable, no other scan backend asked for, and not switched off (`model.fast_eval = False`
-    runs the modules, e.g. to time them)."""
+    (ssm/mixer_kernel.py) built or buildable (the first call builds it), no other scan backend
+    asked for, and not switched off (`model.fast_eval = False` runs the modules, e.g. to time
+    them)."""
     return (
         getattr(module, "fast_eval", True)
         and not module.training
