@@ -22,12 +22,14 @@ os.environ.setdefault(
 
 @pytest.fixture(scope="session", autouse=True)
 def _scan_kernel_built() -> None:
-    """Build the fused scan kernel (blocking) before any test: the CLI tests compare stderr
-    line by line, and a lift with no finished build in the cache would add the one-line
-    "building it in the background" notice at a moment that depends on test order.
-    tests/test_first_run.py covers that path with caches of its own."""
-    from hgmamba_core.ssm import fused
+    """Build the CPU kernels (blocking) before any test: the CLI tests compare stderr line by
+    line, and a lift with no eval kernel in the cache would add the one-line "compiling the
+    CPU eval kernel" notice at a moment that depends on test order; the training scan's torch
+    extension is built here too. tests/test_first_run.py covers first runs with caches of its
+    own."""
+    from hgmamba_core.ssm import fused, mixer_kernel
 
+    mixer_kernel.load()
     fused.load_extension()
 
 

@@ -1,11 +1,12 @@
 """Eval-only CPU fast path of one HGM block: the same function with folded weights, fewer passes.
 
 Training keeps the plain modules (and their autograd); this path runs only in eval mode with
-gradients off, on the CPU, for float32 models, with the fused scan kernel built. Why it is
-faster (bench/lifter.py, README Speed): the four scans of a block (ST and TS mixer, forward and
-backward) run in ONE kernel call (`mixer_forward` in ssm/scan_cpu.cpp) that reads the
-projections channel-last in token storage order, so the flips, the temporal-first transpose
-and the (b, C, L) layout copies are gone; parallel projections are stacked (both mixers' input
+gradients off, on the CPU, for float32 models, with the eval kernel (ssm/mixer_kernel.py, a few
+seconds to compile, no torch headers) built. Why it is faster (bench/lifter.py, README Speed):
+the four scans of a block (ST and TS mixer, forward and backward) run in ONE kernel call
+(`hgmamba_mixer_forward` in ssm/mixer_cpu.cpp) that reads the projections channel-last in
+token storage order, so the flips, the temporal-first transpose and the (b, C, L) layout
+copies are gone; parallel projections are stacked (both mixers' input
 and output projections, the part and body hypergraph projections, the four scan projections in
 one batched GEMM); W_x is folded into W_f2 / W_b2, BatchNorm into the projection before it,
 the Mamba and spatial units' LayerNorm affines into their projections (one plain LN serves
@@ -31,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hgmamba_core.model.hypergcn import knn_frame_adjacency
-from hgmamba_core.ssm.fused import load_extension
+from hgmamba_core.ssm import mixer_kernel
 
 LOG2E = 1.0 / math.log(2.0)
 
@@ -225,9 +226,10 @@ def state_key(module: nn.Module) -> tuple:
 
 
 def fast_path_available(x: torch.Tensor, module: nn.Module) -> bool:
-    """Eval mode, no autograd, float32 CPU model and input (autocast allowed), the fused kernel
-    built, no other scan backend asked for, and not switched off (`model.fast_eval = False`
-    runs the modules, e.g. to time them)."""
+    """Eval mode, no autograd, float32 CPU model and input (autocast allowed), the eval kernel
+    (ssm/mixer_kernel.py) built or buildable (the first call builds it), no other scan backend
+    asked for, and not switched off (`model.fast_eval = False` runs the modules, e.g. to time
+    them)."""
     return (
         getattr(module, "fast_eval", True)
         and not module.training
@@ -235,9 +237,15 @@ def fast_path_available(x: torch.Tensor, module: nn.Module) -> bool:
         and x.device.type == "cpu"
         and x.dtype == torch.float32
         and module.joint_embed.weight.dtype == torch.float32  # autocast is fine, .to(bf16) not
-        and all(b.mamba.mixer.scan_backend in ("auto", "fused") for b in module.blocks)
-        and load_extension() is not None
+        and all(_auto_scan(b.mamba.mixer.scan_backend) for b in module.blocks)
+        and mixer_kernel.available()
     )
+
+
+def _auto_scan(backend) -> bool:
+    """The modules would pick their scan themselves (`auto`, `fused`, or a scan that says so,
+    as lift's when_ready.NoWaitScan), so the fast path may stand in for them."""
+    return backend in ("auto", "fused") or getattr(backend, "allows_fast_path", False)
 
 
 def windows_per_chunk(t: int, j: int, rows: int = 4096) -> int:
@@ -304,9 +312,7 @@ def _mamba(x: torch.Tensor, h: torch.Tensor, p: MambaPack, order: torch.Tensor) 
         # one batched GEMM over the four scans, reading act in place (measured ~15 % faster
         # than four mm calls on (3672, 99) x (99, 135))
         scan_in = torch.bmm(act.view(n, 4, i).transpose(0, 1), p.w_scan)  # (4, N, ld)
-    y = load_extension().mixer_forward(
-        scan_in, p.b_scan, order, p.a2, p.wdt, p.dt_bias, p.dskip, gate
-    )
+    y = mixer_kernel.mixer_forward(scan_in, p.b_scan, order, p.a2, p.wdt, p.dt_bias, p.dskip, gate)
     x = _linear_residual(x, y.view(n, 2 * i).to(act.dtype), p.w_out, p.b_out)
     return _mlp(x, p.mlp)
 

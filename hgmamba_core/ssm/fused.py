@@ -1,4 +1,5 @@
-"""The fused CPU selective scan: a C++/OpenMP kernel built on first use, with autograd.
+"""The fused CPU selective scan for training: a C++/OpenMP torch extension built on first use,
+with autograd (the eval fast path's kernel is mixer_kernel.py, which needs no torch headers).
 
 The kernel walks L once per (batch row, block of 16 channels) with the state in local memory
 and SIMD lanes over the channels, and walks back once for the gradient (recomputing states
@@ -29,6 +30,7 @@ import torch
 from hgmamba_core.assets import cache_root
 
 SOURCE = Path(__file__).with_name("scan_cpu.cpp")
+HEADERS = (Path(__file__).with_name("scan_math.h"),)  # shared with mixer_cpu.cpp
 
 
 def _cpu_tag() -> str:
@@ -49,7 +51,7 @@ def _cpu_tag() -> str:
 def _build_attempts() -> list[tuple[str, list[str]]]:
     """(extension name, C++ flags) to try in order: tuned for this CPU, then portable."""
     base = ["-O3", "-fopenmp", "-fno-trapping-math", "-fno-math-errno"]
-    src = hashlib.sha1(SOURCE.read_bytes()).hexdigest()[:10]
+    src = hashlib.sha1(b"".join(p.read_bytes() for p in (SOURCE, *HEADERS))).hexdigest()[:10]
     attempts = []
     native = platform.machine().lower() in ("x86_64", "amd64", "aarch64", "arm64")
     if native and not os.environ.get("HGMAMBA_SCAN_PORTABLE"):  # 1: skip the -march=native build
@@ -64,15 +66,16 @@ def cache_dir() -> Path:
 
 
 def _build_dir(name: str) -> tuple[Path, Path, bool]:
-    """(build folder, its copy of the source, whether the library is already built there)."""
+    """(build folder, its copy of the source and headers, whether the library is built there)."""
     d = cache_dir() / "scan" / name
     d.mkdir(parents=True, exist_ok=True)
-    src = d / SOURCE.name
-    if not src.is_file() or src.read_bytes() != SOURCE.read_bytes():
-        tmp = d / f".{SOURCE.name}.{os.getpid()}"
-        shutil.copyfile(SOURCE, tmp)
-        os.replace(tmp, src)  # atomic: a concurrent build never sees half a file
-    return d, src, (d / f"{name}.so").is_file()
+    for f in (*HEADERS, SOURCE):
+        copy = d / f.name
+        if not copy.is_file() or copy.read_bytes() != f.read_bytes():
+            tmp = d / f".{f.name}.{os.getpid()}"
+            shutil.copyfile(f, tmp)
+            os.replace(tmp, copy)  # atomic: a concurrent build never sees half a file
+    return d, d / SOURCE.name, (d / f"{name}.so").is_file()
 
 
 def _ready_marker(name: str) -> Path:
@@ -91,7 +94,7 @@ def _compile(name: str, cflags: list[str]):
     """Build (or, when up to date, only load) one attempt, under a lock every builder takes."""
     from torch.utils import cpp_extension
 
-    from hgmamba_core.background import hold_lock, lock_path
+    from hgmamba_core.buildlock import hold_lock, lock_path
 
     with hold_lock(lock_path(cache_dir(), name), wait=True):
         build, src, built = _build_dir(name)
@@ -142,20 +145,9 @@ def _ready_attempt() -> tuple[str, list[str]] | None:
 
 def built_extension():
     """The kernel when a finished build is in the cache (loading takes about 0.1 s), else None.
-    Never compiles: `hgmamba lift` uses it so that a first run does not wait on a compiler."""
+    Never compiles: where `hgmamba lift` runs the modules (no eval kernel), it uses this so that
+    a first run does not wait ~30 s on a compiler."""
     return load_extension() if _ready_attempt() is not None else None
-
-
-def build_pending() -> bool:
-    """True when no finished build is in the cache (and the kernel is not disabled)."""
-    return not os.environ.get("HGMAMBA_NO_FUSED") and _ready_attempt() is None
-
-
-def build_lock() -> Path:
-    """The lock file of the first build attempt (every builder of it holds it)."""
-    from hgmamba_core.background import lock_path
-
-    return lock_path(cache_dir(), _build_attempts()[0][0])
 
 
 @functools.cache

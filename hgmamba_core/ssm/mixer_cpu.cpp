@@ -1,0 +1,315 @@
+// Eval-only kernel of the lifter's CPU fast path (model/fast_eval.py): every scan of one
+// shuffle-Mamba block in one call, channel-last. A plain C ABI (raw pointers and sizes, an
+// error code back) and no torch or pybind headers, so the system compiler builds it in a few
+// seconds (ssm/mixer_kernel.py, loaded with ctypes) where the torch extension of the training
+// scan (scan_cpu.cpp) takes ~30 s: a first `hgmamba lift` can wait for this one. Threads are
+// std::thread, not OpenMP: a second OpenMP runtime beside torch's bundled one is a risk; the
+// caller passes torch's thread count. `#pragma omp simd` needs only -fopenmp-simd (no runtime).
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#include "scan_math.h"
+
+namespace {
+
+// G mixers (token orders), each a bidirectional pair of selective SSMs with its own weights;
+// scan k = 2 g + dir (dir 0 walks the order forwards, 1 backwards). Rows are tokens in storage
+// order, N = b * L. proj (2G, N, ld): row r of scan k holds u (d values) then the x_proj output
+// (R dt-rank values, n B values, n C values); pbias (2G, ld) is added to it here (so the caller
+// needs no bias pass). order (G, L): sequence position -> token row within one batch element.
+// A2 (2G, d, n) = A log2(e); wdt (2G, d, R) and dt_bias (2G, d) make delta in-register;
+// dskip (2G, d). gate (N, G, d); out (N, G, d) = gate * (y_fwd + y_bwd). Each task owns one
+// (batch row, mixer, block of W channels) and runs both directions, so no two tasks write the
+// same output and no flips or transposes are needed.
+struct MixerArgs {
+  const float *proj, *pbias, *A2, *wdt, *dtb, *dskip, *gate;
+  const int32_t* order;
+  float* out;
+  int64_t b, L, G, d, R, n, ld;
+};
+
+// Per-(scan, channel block) constants: A2 as (n, W), wdt as (R, W), biases.
+struct MixerBlock {
+  alignas(64) float A2[kMaxState * W];
+  alignas(64) float wd[16 * W];
+  alignas(64) float bias[W], Dv[W], ub[W];
+  float qb[16 + 2 * kMaxState];
+
+  void setup(const MixerArgs& a, int64_t k, int64_t c0, int64_t valid) {
+    const int64_t n = a.n, R = a.R;
+    for (int64_t w = 0; w < W; ++w) {
+      const bool ok = w < valid;
+      const int64_t c = k * a.d + c0 + w;
+      for (int64_t i = 0; i < n; ++i) A2[i * W + w] = ok ? a.A2[c * n + i] : 0.0f;
+      for (int64_t r = 0; r < R; ++r) wd[r * W + w] = ok ? a.wdt[c * R + r] : 0.0f;
+      bias[w] = ok ? a.dtb[c] : 0.0f;
+      Dv[w] = ok ? a.dskip[c] : 0.0f;
+      ub[w] = ok ? a.pbias[k * a.ld + c0 + w] : 0.0f;
+    }
+    for (int64_t j = 0; j < R + 2 * n; ++j) qb[j] = a.pbias[k * a.ld + a.d + j];
+  }
+
+  // delta (softplus applied) and u of one token row; q gets the row's dt/B/C values.
+  void token(const MixerArgs& a, const float* pr, int64_t c0, int64_t valid, float* q,
+             float* u, float* dt) const {
+    const int64_t nq = a.R + 2 * a.n;
+    for (int64_t j = 0; j < nq; ++j) q[j] = pr[a.d + j] + qb[j];
+    for (int64_t w = 0; w < W; ++w) u[w] = w < valid ? pr[c0 + w] + ub[w] : 0.0f;
+#pragma omp simd
+    for (int64_t w = 0; w < W; ++w) dt[w] = bias[w];
+    for (int64_t r = 0; r < a.R; ++r) {
+      const float qr = q[r];
+#pragma omp simd
+      for (int64_t w = 0; w < W; ++w) dt[w] += qr * wd[r * W + w];
+    }
+#pragma omp simd
+    for (int64_t w = 0; w < W; ++w) dt[w] = softplus_fn(dt[w]);
+  }
+};
+
+#if defined(__AVX512F__)
+// 2^x for 16 lanes: the scalar vexp2's rounding and polynomial, with vscalefps doing the 2^k
+// (no clamp needed: very negative x gives 0, and x <= 0 here). A degree-5 minimax polynomial
+// (one FMA fewer) measured no faster on this kernel, so the two stay identical.
+inline __m512 vexp2_16(__m512 x) {
+  const __m512 k = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 f = _mm512_sub_ps(x, k);
+  __m512 p = _mm512_set1_ps(1.5403530393381606e-4f);
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3333558146428443e-3f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.6181291076284772e-3f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5504108664821580e-2f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022650695910071e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314718055994531e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(p, k);
+}
+
+// softplus for 16 lanes: max(x, 0) + log(1 + e^-|x|), as softplus_fn.
+inline __m512 softplus16(__m512 x) {
+  const __m512 ax = _mm512_abs_ps(x);
+  const __m512 e = vexp2_16(_mm512_mul_ps(ax, _mm512_set1_ps(-1.44269504088896341f)));
+  const __m512 s = _mm512_div_ps(e, _mm512_add_ps(e, _mm512_set1_ps(2.0f)));
+  const __m512 s2 = _mm512_mul_ps(s, s);
+  __m512 p = _mm512_set1_ps(1.0f / 13.0f);
+  p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 11.0f));
+  p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 9.0f));
+  p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 7.0f));
+  p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 5.0f));
+  p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 3.0f));
+  p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f));
+  const __m512 l = _mm512_mul_ps(_mm512_add_ps(s, s), p);
+  return _mm512_add_ps(_mm512_max_ps(x, _mm512_setzero_ps()), l);
+}
+
+// One direction of one scan, n = 16: the 16 states live in registers, everything per token
+// is a handful of vector ops (masked loads for the last, partial channel block).
+void mixer_scan_dir16(const MixerArgs& a, const MixerBlock& blk, int64_t bi, int64_t g,
+                      int64_t c0, int64_t valid, int dir) {
+  const int64_t k = 2 * g + dir;
+  const int64_t L = a.L, ld = a.ld, d = a.d, R = a.R;
+  const int64_t GD = a.G * a.d;
+  const __mmask16 mask = valid >= W ? __mmask16(0xFFFF) : __mmask16((1u << valid) - 1u);
+  const int64_t nq = R + 32;  // dt values, then 16 B, then 16 C
+  const __mmask16 qm[3] = {
+      __mmask16(nq >= 16 ? 0xFFFF : (1u << nq) - 1u),
+      __mmask16(nq >= 32 ? 0xFFFF : (1u << (nq - 16)) - 1u),
+      __mmask16((1u << (nq - 32)) - 1u),  // nq <= 48
+  };
+  __m512 qbv[3];
+  for (int j = 0; j < 3; ++j) qbv[j] = _mm512_maskz_loadu_ps(qm[j], blk.qb + 16 * j);
+  const __m512 Dv = _mm512_load_ps(blk.Dv), ub = _mm512_load_ps(blk.ub);
+  const __m512 bias = _mm512_load_ps(blk.bias);
+  __m512 h[16];
+  for (int i = 0; i < 16; ++i) h[i] = _mm512_setzero_ps();
+  const float* P = a.proj + k * a.b * L * ld;
+  const int32_t* ord = a.order + g * L;
+  const float* gate = a.gate + g * d + c0;
+  float* out = a.out + g * d + c0;
+  constexpr int64_t kAhead = 6;  // prefetch distance: temporal-first steps jump 17 rows
+  for (int64_t step = 0; step < L; ++step) {
+    const int64_t s = dir ? L - 1 - step : step;
+    const int64_t row = bi * L + ord[s];
+    const float* pr = P + row * ld;
+    if (step + kAhead < L) {
+      const int64_t ahead = bi * L + ord[dir ? L - 1 - step - kAhead : step + kAhead];
+      const char* pa = reinterpret_cast<const char*>(P + ahead * ld);
+      _mm_prefetch(pa + 4 * c0, _MM_HINT_T0);
+      _mm_prefetch(pa + 4 * d, _MM_HINT_T0);
+      _mm_prefetch(pa + 4 * d + 64, _MM_HINT_T0);
+      _mm_prefetch(pa + 4 * d + 128, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(gate + ahead * GD), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(out + ahead * GD), _MM_HINT_T0);
+    }
+    alignas(64) float q[48];
+    for (int j = 0; j < 3; ++j)
+      _mm512_store_ps(q + 16 * j,
+                      _mm512_add_ps(_mm512_maskz_loadu_ps(qm[j], pr + d + 16 * j), qbv[j]));
+    const __m512 uv = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, pr + c0), ub);
+    __m512 raw = bias;
+    for (int64_t r = 0; r < R; ++r)
+      raw = _mm512_fmadd_ps(_mm512_set1_ps(q[r]), _mm512_load_ps(blk.wd + r * W), raw);
+    const __m512 dtv = softplus16(raw);
+    const __m512 dtu = _mm512_mul_ps(dtv, uv);
+    __m512 acc[4] = {_mm512_mul_ps(Dv, uv), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                     _mm512_setzero_ps()};
+    const float* Bq = q + R;
+    const float* Cq = q + R + 16;
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; ++i) {
+      const __m512 decay = vexp2_16(_mm512_mul_ps(dtv, _mm512_load_ps(blk.A2 + i * W)));
+      h[i] = _mm512_fmadd_ps(decay, h[i], _mm512_mul_ps(dtu, _mm512_set1_ps(Bq[i])));
+      acc[i & 3] = _mm512_fmadd_ps(_mm512_set1_ps(Cq[i]), h[i], acc[i & 3]);
+    }
+    const __m512 y = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+    const __m512 gy = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, gate + row * GD), y);
+    float* orow = out + row * GD;
+    if (dir == 0) {
+      _mm512_mask_storeu_ps(orow, mask, gy);
+    } else {
+      _mm512_mask_storeu_ps(orow, mask, _mm512_add_ps(_mm512_maskz_loadu_ps(mask, orow), gy));
+    }
+  }
+}
+#endif
+
+// One direction of one scan, any n (portable; the compiler vectorizes over the W lanes).
+void mixer_scan_dir(const MixerArgs& a, const MixerBlock& blk, int64_t bi, int64_t g,
+                    int64_t c0, int64_t valid, int dir) {
+  const int64_t n = a.n;
+  const int64_t k = 2 * g + dir;
+  const int64_t N = a.b * a.L;
+  alignas(64) float h[kMaxState * W];
+  std::fill(h, h + n * W, 0.0f);
+  const float* P = a.proj + k * N * a.ld;
+  const int32_t* ord = a.order + g * a.L;
+  const int64_t GD = a.G * a.d;
+  for (int64_t step = 0; step < a.L; ++step) {
+    const int64_t s = dir ? a.L - 1 - step : step;
+    const int64_t row = bi * a.L + ord[s];
+    alignas(64) float q[16 + 2 * kMaxState], u[W], dt[W], dtu[W], acc[W];
+    blk.token(a, P + row * a.ld, c0, valid, q, u, dt);
+#pragma omp simd
+    for (int64_t w = 0; w < W; ++w) {
+      dtu[w] = dt[w] * u[w];
+      acc[w] = blk.Dv[w] * u[w];
+    }
+    const float* Bq = q + a.R;
+    const float* Cq = q + a.R + n;
+    for (int64_t i = 0; i < n; ++i) {
+      const float bq = Bq[i], cq = Cq[i];
+      float* hi = h + i * W;
+      const float* ai = blk.A2 + i * W;
+#pragma omp simd
+      for (int64_t w = 0; w < W; ++w) {
+        const float hn = vexp2(dt[w] * ai[w]) * hi[w] + dtu[w] * bq;
+        hi[w] = hn;
+        acc[w] += cq * hn;
+      }
+    }
+    const float* gr = a.gate + row * GD + g * a.d + c0;
+    float* orow = a.out + row * GD + g * a.d + c0;
+    for (int64_t w = 0; w < valid; ++w) orow[w] = (dir ? orow[w] : 0.0f) + gr[w] * acc[w];
+  }
+}
+
+// One task: batch row, mixer, block of W channels; both directions (dir 1 adds onto dir 0).
+void mixer_task(const MixerArgs& a, MixerBlock& blk, int64_t task, int64_t nblk) {
+  const int64_t bi = task / (a.G * nblk);
+  const int64_t g = (task / nblk) % a.G;
+  const int64_t c0 = (task % nblk) * W;
+  const int64_t valid = std::min<int64_t>(W, a.d - c0);
+  for (int dir = 0; dir < 2; ++dir) {
+    blk.setup(a, 2 * g + dir, c0, valid);
+#if defined(__AVX512F__)
+    if (a.n == 16) {
+      mixer_scan_dir16(a, blk, bi, g, c0, valid, dir);
+      continue;
+    }
+#endif
+    mixer_scan_dir(a, blk, bi, g, c0, valid, dir);
+  }
+}
+
+// Tasks handed out one at a time from a shared counter (a busy core takes fewer of them).
+void mixer_worker(const MixerArgs& a, std::atomic<int64_t>& next, int64_t ntask, int64_t nblk) {
+#if defined(__AVX512F__)
+  const unsigned csr = _mm_getcsr();
+  _mm_setcsr(csr | 0x8040);  // flush denormals (decays near 2^-126) to zero in this thread
+#endif
+  MixerBlock blk;
+  for (int64_t task = next.fetch_add(1); task < ntask; task = next.fetch_add(1))
+    mixer_task(a, blk, task, nblk);
+#if defined(__AVX512F__)
+  _mm_setcsr(csr);
+#endif
+}
+
+// The calling thread works too; a thread that cannot be started leaves its share to the rest.
+void mixer_kernel(const MixerArgs& a, int threads) {
+  const int64_t nblk = (a.d + W - 1) / W;
+  const int64_t ntask = a.b * a.G * nblk;
+  std::atomic<int64_t> next{0};
+  const int64_t extra = std::min<int64_t>(std::max(threads, 1), ntask) - 1;
+  std::vector<std::thread> pool;
+  try {
+    for (int64_t t = 0; t < extra; ++t)
+      pool.emplace_back(mixer_worker, std::cref(a), std::ref(next), ntask, nblk);
+  } catch (const std::system_error&) {
+  }
+  mixer_worker(a, next, ntask, nblk);
+  for (auto& t : pool) t.join();
+}
+
+// The checks the caller (ssm/mixer_kernel.py) makes first, repeated so a bad call from
+// anywhere is an error code, never a read out of bounds.
+int check_args(const MixerArgs& a) {
+  if (a.b < 1 || a.L < 1 || a.G < 1 || a.d < 1 || a.n < 1 || a.R < 0) return 1;
+  if (a.n > kMaxState || a.R > 16 || a.ld < a.d + a.R + 2 * a.n) return 1;
+  for (int64_t j = 0; j < a.G * a.L; ++j)
+    if (a.order[j] < 0 || a.order[j] >= a.L) return 2;
+  return 0;
+}
+
+}  // namespace
+
+extern "C" {
+
+// Error codes of hgmamba_mixer_forward.
+enum { kOk = 0, kBadSizes = 1, kBadOrder = 2, kFailed = 3 };
+
+// Layouts as in the comment above MixerArgs (all contiguous float32, order int32); out must not
+// alias any input. threads: how many threads to use (torch.get_num_threads()).
+__attribute__((visibility("default"))) int hgmamba_mixer_forward(
+    const float* proj, const float* pbias, const int32_t* order, const float* A2,
+    const float* wdt, const float* dt_bias, const float* dskip, const float* gate, float* out,
+    int64_t b, int64_t L, int64_t G, int64_t d, int64_t R, int64_t n, int64_t ld,
+    int32_t threads) {
+  const MixerArgs a{proj, pbias, A2, wdt, dt_bias, dskip, gate, order, out, b, L, G, d, R, n, ld};
+  const int bad = check_args(a);
+  if (bad != kOk) return bad;
+  try {
+    mixer_kernel(a, threads);
+  } catch (...) {
+    return kFailed;
+  }
+  return kOk;
+}
+
+// 1 when this build runs the AVX-512 kernel for n = 16, 0 for the portable loops only.
+__attribute__((visibility("default"))) int hgmamba_mixer_simd() {
+#if defined(__AVX512F__)
+  return 1;
+#else
+  return 0;
+#endif
+}
+
+}  // extern "C"
