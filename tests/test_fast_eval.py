@@ -181,8 +181,8 @@ def test_other_scan_backend_or_switch_off_runs_the_modules(monkeypatch):
 
 @pytest.mark.slow
 def test_portable_kernel_build_matches_the_modules(tmp_path):
-    """The build without -march=native (a laptop without AVX-512, an ARM Mac) runs the generic
-    C++ loops, not the AVX-512 ones this machine compiles: the same checks must pass there."""
+    """The build without -march=native (an ARM Mac, an old CPU) runs the generic C++ loops, not
+    the AVX2 or AVX-512 ones this machine compiles: the same checks must pass there."""
     env = {**os.environ, "HGMAMBA_SCAN_PORTABLE": "1", "HGMAMBA_CACHE": str(tmp_path)}
     tests = "test_fast_path_matches_modules or other_than_16 or bfloat16"
     run = subprocess.run(
@@ -192,3 +192,58 @@ def test_portable_kernel_build_matches_the_modules(tmp_path):
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "passed" in run.stdout and "skipped" not in run.stdout.splitlines()[-1]
     assert [p.name for p in (tmp_path / "mixer").iterdir() if "portable" in p.name]
+
+
+def _mixer_inputs(seed=0, b=3, t=7, j=5, d=21, n=16, r=3):
+    """Random mixer-kernel inputs: 2 mixers, a partial last channel block (d = 21)."""
+    g = torch.Generator().manual_seed(seed)
+    L = t * j
+    ld = d + r + 2 * n + 3  # padded rows, as the fast path passes them
+    order = fast_eval.token_order(t, j)
+    return (
+        0.3 * torch.randn(4, b * L, ld, generator=g),
+        0.1 * torch.randn(4, ld, generator=g),
+        order,
+        -5 * torch.rand(4, d, n, generator=g),
+        0.3 * torch.randn(4, d, r, generator=g),
+        0.3 * torch.randn(4, d, generator=g) - 2,
+        torch.randn(4, d, generator=g),
+        torch.randn(b * L, 2, d, generator=g),
+    )
+
+
+def _forward_with_threads(kernel, args, threads):
+    out = torch.empty_like(args[-1])
+    b_l, g, d = out.shape
+    L = args[2].shape[1]
+    sizes = (b_l // L, L, g, d, args[4].shape[2], args[3].shape[2], args[0].shape[2])
+    code = kernel(*(a.data_ptr() for a in (*args, out)), sizes=sizes, threads=threads)
+    assert code == 0
+    return out
+
+
+def test_kernel_result_does_not_depend_on_the_thread_count():
+    """Each task owns its outputs, so 1, 2 or 5 threads (OpenMP team or std::thread) give the
+    same bits; on Linux with torch's libgomp the build runs in torch's OpenMP team."""
+    kernel = mixer_kernel.load()
+    assert kernel.openmp == mixer_kernel.shares_torch_openmp()
+    args = _mixer_inputs()
+    one = _forward_with_threads(kernel, args, 1)
+    assert torch.isfinite(one).all() and one.abs().max() > 0
+    for threads in (2, 5):
+        assert torch.equal(_forward_with_threads(kernel, args, threads), one)
+
+
+def test_std_thread_build_matches_the_openmp_build(tmp_path, monkeypatch):
+    """Where the process has no shareable libgomp (macOS, renamed runtimes) the kernel is built
+    without OpenMP and runs std::threads: the same numbers."""
+    kernel = mixer_kernel.load()
+    cxx = mixer_kernel.compiler()
+    monkeypatch.setenv("HGMAMBA_CACHE", str(tmp_path))
+    monkeypatch.setattr(mixer_kernel, "shares_torch_openmp", lambda: False)
+    plain, err = mixer_kernel._load_with(cxx)
+    assert plain is not None, err
+    assert not plain.openmp and plain.simd == kernel.simd
+    args = _mixer_inputs(seed=3)
+    ref = _forward_with_threads(kernel, args, 2)
+    assert torch.equal(_forward_with_threads(plain, args, 2), ref)

@@ -2,9 +2,11 @@
 // shuffle-Mamba block in one call, channel-last. A plain C ABI (raw pointers and sizes, an
 // error code back) and no torch or pybind headers, so the system compiler builds it in a few
 // seconds (ssm/mixer_kernel.py, loaded with ctypes) where the torch extension of the training
-// scan (scan_cpu.cpp) takes ~30 s: a first `hgmamba lift` can wait for this one. Threads are
-// std::thread, not OpenMP: a second OpenMP runtime beside torch's bundled one is a risk; the
-// caller passes torch's thread count. `#pragma omp simd` needs only -fopenmp-simd (no runtime).
+// scan (scan_cpu.cpp) takes ~30 s: a first `hgmamba lift` can wait for this one. Threads: built
+// with -fopenmp (ssm/mixer_kernel.py does so only when the process's OpenMP runtime is torch's
+// libgomp.so.1, which this library then shares: one thread team, torch's own, already awake
+// after the GEMM before), else std::thread. A second thread team beside torch's spinning one
+// halved this kernel's speed on 2 cores. The caller passes torch's thread count.
 #include <atomic>
 #include <cstdint>
 #include <exception>
@@ -12,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#if defined(__AVX512F__)
+#if defined(__SSE2__)
 #include <immintrin.h>
 #endif
 
@@ -180,6 +182,119 @@ void mixer_scan_dir16(const MixerArgs& a, const MixerBlock& blk, int64_t bi, int
 }
 #endif
 
+#if !defined(__AVX512F__) && defined(__AVX2__) && defined(__FMA__)
+// The AVX2 + FMA build (most laptops: no AVX-512): 8 lanes, so a task's W = 16 channels run as
+// two halves, each a pass over the tokens with its 16 states in registers. Measured on a 2-core
+// AMD EPYC (Zen 3, no AVX-512): the portable loops took 36 % of the XS forward pass.
+// 2^x for 8 lanes, x <= 0: the scalar vexp2's rounding and polynomial; x below -127 gives 0.
+inline __m256 vexp2_8(__m256 x) {
+  x = _mm256_max_ps(x, _mm256_set1_ps(-127.0f));
+  const __m256 k = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 f = _mm256_sub_ps(x, k);
+  __m256 p = _mm256_set1_ps(1.5403530393381606e-4f);
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.3333558146428443e-3f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(9.6181291076284772e-3f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.5504108664821580e-2f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.4022650695910071e-1f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.9314718055994531e-1f));
+  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
+  const __m256i e = _mm256_slli_epi32(
+      _mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+// softplus for 8 lanes: max(x, 0) + log(1 + e^-|x|), as softplus_fn.
+inline __m256 softplus8(__m256 x) {
+  const __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+  const __m256 e = vexp2_8(_mm256_mul_ps(ax, _mm256_set1_ps(-1.44269504088896341f)));
+  const __m256 s = _mm256_div_ps(e, _mm256_add_ps(e, _mm256_set1_ps(2.0f)));
+  const __m256 s2 = _mm256_mul_ps(s, s);
+  __m256 p = _mm256_set1_ps(1.0f / 13.0f);
+  p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 11.0f));
+  p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 9.0f));
+  p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 7.0f));
+  p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 5.0f));
+  p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 3.0f));
+  p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f));
+  const __m256 l = _mm256_mul_ps(_mm256_add_ps(s, s), p);
+  return _mm256_add_ps(_mm256_max_ps(x, _mm256_setzero_ps()), l);
+}
+
+// Lanes [0, nv) of 8 as a maskload / maskstore mask.
+inline __m256i lane_mask8(int64_t nv) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(nv)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// One direction of one scan, n = 16, channels [c0 + h0, c0 + h0 + nv) of the task's block.
+void mixer_scan_half16(const MixerArgs& a, const MixerBlock& blk, int64_t bi, int64_t g,
+                       int64_t c0, int64_t h0, int64_t nv, int dir) {
+  const int64_t k = 2 * g + dir;
+  const int64_t L = a.L, ld = a.ld, d = a.d, R = a.R;
+  const int64_t GD = a.G * a.d;
+  const int64_t nq = R + 32;  // dt values, then 16 B, then 16 C; R <= 16 so nq <= 48
+  const int64_t nfull = nq / 8, tail = nq % 8;
+  const __m256i mask = lane_mask8(nv), tmask = lane_mask8(tail);
+  const __m256 Dv = _mm256_load_ps(blk.Dv + h0), ub = _mm256_load_ps(blk.ub + h0);
+  const __m256 bias = _mm256_load_ps(blk.bias + h0);
+  __m256 h[16];
+  for (int i = 0; i < 16; ++i) h[i] = _mm256_setzero_ps();
+  const float* P = a.proj + k * a.b * L * ld;
+  const int32_t* ord = a.order + g * L;
+  const float* gate = a.gate + g * d + c0 + h0;
+  float* out = a.out + g * d + c0 + h0;
+  constexpr int64_t kAhead = 6;  // prefetch distance, as in the AVX-512 kernel
+  for (int64_t step = 0; step < L; ++step) {
+    const int64_t s = dir ? L - 1 - step : step;
+    const int64_t row = bi * L + ord[s];
+    const float* pr = P + row * ld;
+    if (step + kAhead < L) {
+      const int64_t ahead = bi * L + ord[dir ? L - 1 - step - kAhead : step + kAhead];
+      const char* pa = reinterpret_cast<const char*>(P + ahead * ld);
+      _mm_prefetch(pa + 4 * (c0 + h0), _MM_HINT_T0);
+      _mm_prefetch(pa + 4 * d, _MM_HINT_T0);
+      _mm_prefetch(pa + 4 * d + 64, _MM_HINT_T0);
+      _mm_prefetch(pa + 4 * d + 128, _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(gate + ahead * GD), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(out + ahead * GD), _MM_HINT_T0);
+    }
+    alignas(32) float q[48];
+    for (int64_t j = 0; j < nfull; ++j)
+      _mm256_store_ps(q + 8 * j, _mm256_add_ps(_mm256_loadu_ps(pr + d + 8 * j),
+                                               _mm256_loadu_ps(blk.qb + 8 * j)));
+    if (tail)
+      _mm256_store_ps(q + 8 * nfull,
+                      _mm256_add_ps(_mm256_maskload_ps(pr + d + 8 * nfull, tmask),
+                                    _mm256_maskload_ps(blk.qb + 8 * nfull, tmask)));
+    const __m256 uv = _mm256_add_ps(_mm256_maskload_ps(pr + c0 + h0, mask), ub);
+    __m256 raw = bias;
+    for (int64_t r = 0; r < R; ++r)
+      raw = _mm256_fmadd_ps(_mm256_set1_ps(q[r]), _mm256_load_ps(blk.wd + r * W + h0), raw);
+    const __m256 dtv = softplus8(raw);
+    const __m256 dtu = _mm256_mul_ps(dtv, uv);
+    __m256 acc0 = _mm256_mul_ps(Dv, uv), acc1 = _mm256_setzero_ps();
+    const float* Bq = q + R;
+    const float* Cq = q + R + 16;
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; ++i) {
+      const __m256 decay = vexp2_8(_mm256_mul_ps(dtv, _mm256_load_ps(blk.A2 + i * W + h0)));
+      h[i] = _mm256_fmadd_ps(decay, h[i], _mm256_mul_ps(dtu, _mm256_set1_ps(Bq[i])));
+      if (i & 1)
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(Cq[i]), h[i], acc1);
+      else
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(Cq[i]), h[i], acc0);
+    }
+    const __m256 gy = _mm256_mul_ps(_mm256_maskload_ps(gate + row * GD, mask),
+                                    _mm256_add_ps(acc0, acc1));
+    float* orow = out + row * GD;
+    if (dir == 0) {
+      _mm256_maskstore_ps(orow, mask, gy);
+    } else {
+      _mm256_maskstore_ps(orow, mask, _mm256_add_ps(_mm256_maskload_ps(orow, mask), gy));
+    }
+  }
+}
+#endif
+
 // One direction of one scan, any n (portable; the compiler vectorizes over the W lanes).
 void mixer_scan_dir(const MixerArgs& a, const MixerBlock& blk, int64_t bi, int64_t g,
                     int64_t c0, int64_t valid, int dir) {
@@ -233,6 +348,12 @@ void mixer_task(const MixerArgs& a, MixerBlock& blk, int64_t task, int64_t nblk)
       mixer_scan_dir16(a, blk, bi, g, c0, valid, dir);
       continue;
     }
+#elif defined(__AVX2__) && defined(__FMA__)
+    if (a.n == 16) {
+      for (int64_t h0 = 0; h0 < valid; h0 += 8)
+        mixer_scan_half16(a, blk, bi, g, c0, h0, std::min<int64_t>(8, valid - h0), dir);
+      continue;
+    }
 #endif
     mixer_scan_dir(a, blk, bi, g, c0, valid, dir);
   }
@@ -240,14 +361,16 @@ void mixer_task(const MixerArgs& a, MixerBlock& blk, int64_t task, int64_t nblk)
 
 // Tasks handed out one at a time from a shared counter (a busy core takes fewer of them).
 void mixer_worker(const MixerArgs& a, std::atomic<int64_t>& next, int64_t ntask, int64_t nblk) {
-#if defined(__AVX512F__)
+#if defined(__SSE2__)
+  // Flush denormals to zero in this thread (FTZ | DAZ): decays near 2^-126 and states that
+  // fade out are otherwise denormal, and each denormal operation costs a microcode assist.
   const unsigned csr = _mm_getcsr();
-  _mm_setcsr(csr | 0x8040);  // flush denormals (decays near 2^-126) to zero in this thread
+  _mm_setcsr(csr | 0x8040);
 #endif
   MixerBlock blk;
   for (int64_t task = next.fetch_add(1); task < ntask; task = next.fetch_add(1))
     mixer_task(a, blk, task, nblk);
-#if defined(__AVX512F__)
+#if defined(__SSE2__)
   _mm_setcsr(csr);
 #endif
 }
@@ -257,10 +380,17 @@ void mixer_kernel(const MixerArgs& a, int threads) {
   const int64_t nblk = (a.d + W - 1) / W;
   const int64_t ntask = a.b * a.G * nblk;
   std::atomic<int64_t> next{0};
-  const int64_t extra = std::min<int64_t>(std::max(threads, 1), ntask) - 1;
+  const int64_t team = std::min<int64_t>(std::max(threads, 1), ntask);
+#if defined(_OPENMP)
+  if (team > 1) {
+#pragma omp parallel num_threads(int(team))
+    mixer_worker(a, next, ntask, nblk);
+    return;
+  }
+#endif
   std::vector<std::thread> pool;
   try {
-    for (int64_t t = 0; t < extra; ++t)
+    for (int64_t t = 0; t + 1 < team; ++t)
       pool.emplace_back(mixer_worker, std::cref(a), std::ref(next), ntask, nblk);
   } catch (const std::system_error&) {
   }
@@ -303,9 +433,20 @@ __attribute__((visibility("default"))) int hgmamba_mixer_forward(
   return kOk;
 }
 
-// 1 when this build runs the AVX-512 kernel for n = 16, 0 for the portable loops only.
+// 1 when this build runs its threads in an OpenMP team, 0 for std::thread.
+__attribute__((visibility("default"))) int hgmamba_mixer_openmp() {
+#if defined(_OPENMP)
+  return 1;
+#else
+  return 0;
+#endif
+}
+
+// For n = 16: 2 when this build runs the AVX-512 kernel, 1 the AVX2 one, 0 the portable loops.
 __attribute__((visibility("default"))) int hgmamba_mixer_simd() {
 #if defined(__AVX512F__)
+  return 2;
+#elif defined(__AVX2__) && defined(__FMA__)
   return 1;
 #else
   return 0;

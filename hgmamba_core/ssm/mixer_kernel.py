@@ -39,6 +39,7 @@ COMPILERS = ("c++", "g++", "clang++")
 BASE_FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-fvisibility=hidden",
               "-fno-trapping-math", "-fno-math-errno", "-fopenmp-simd", "-pthread")  # fmt: skip
 BUILD_TIMEOUT_S = 600
+SIMD_NAMES = {2: "avx512", 1: "avx2"}
 ERRORS = {1: "bad sizes", 2: "a token order entry outside [0, L)", 3: "the kernel failed"}
 _P = ctypes.c_void_p
 _I = ctypes.c_int64
@@ -50,11 +51,12 @@ class KernelUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class MixerKernel:
-    """A loaded build: its library, where it is, whether it runs the AVX-512 code."""
+    """A loaded build: its library, where it is, which code runs the 16-state scans."""
 
     lib: ctypes.CDLL
     path: Path
-    simd: bool
+    simd: str  # "avx512", "avx2" or "" (the portable loops)
+    openmp: bool  # its threads are torch's OpenMP team (else std::thread)
 
     def __call__(self, *ptrs: int, sizes: tuple[int, ...], threads: int) -> int:
         return self.lib.hgmamba_mixer_forward(*ptrs, *sizes, threads)
@@ -81,15 +83,33 @@ def _cpu_tag() -> str:
     return tag()
 
 
+def shares_torch_openmp() -> bool:
+    """torch's OpenMP runtime is a libgomp.so.1 already loaded in this process (Linux wheels):
+    a library built with -fopenmp, whose libgomp.so.1 the loader then resolves to that copy,
+    runs its threads in torch's own team. Elsewhere (macOS's libomp, a renamed libgomp) it
+    would bring a second runtime, so the kernel keeps std::thread there."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        maps = Path("/proc/self/maps").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return any(line.endswith("/libgomp.so.1") for line in maps.splitlines())
+
+
 def build_attempts(cxx: list[str]) -> list[tuple[str, list[str]]]:
-    """(library file name, full flags) to try in order: tuned for this CPU, then portable. The
-    name hashes the sources, the flags and the compiler, so any change makes a new build."""
+    """(library file name, full flags) to try in order: tuned for this CPU, then portable, each
+    first with torch's OpenMP team when the process has it. The name hashes the sources, the
+    flags and the compiler, so any change makes a new build."""
     src = b"".join(p.read_bytes() for p in SOURCES)
     native = platform.machine().lower() in ("x86_64", "amd64", "aarch64", "arm64")
     variants = []
     if native and not os.environ.get("HGMAMBA_SCAN_PORTABLE"):
         variants.append((_cpu_tag(), [*BASE_FLAGS, "-march=native"]))
     variants.append(("portable", list(BASE_FLAGS)))
+    if shares_torch_openmp():
+        variants = [v for tag, flags in variants for v in ((f"omp_{tag}", [*flags, "-fopenmp"]),
+                                                              (tag, flags))]  # fmt: skip
     out = []
     for tag, flags in variants:
         key = hashlib.sha1(src + " ".join([*cxx, *flags]).encode()).hexdigest()[:12]
@@ -123,7 +143,9 @@ def _open(path: Path) -> MixerKernel:
     fn.argtypes = [_P] * 9 + [_I] * 7 + [ctypes.c_int32]
     fn.restype = ctypes.c_int
     lib.hgmamba_mixer_simd.restype = ctypes.c_int
-    return MixerKernel(lib, path, bool(lib.hgmamba_mixer_simd()))
+    lib.hgmamba_mixer_openmp.restype = ctypes.c_int
+    simd = SIMD_NAMES.get(lib.hgmamba_mixer_simd(), "")
+    return MixerKernel(lib, path, simd, bool(lib.hgmamba_mixer_openmp()))
 
 
 def _build(cxx: list[str], flags: list[str], target: Path, announce) -> None:
