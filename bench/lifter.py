@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import statistics
 import sys
 import time
 import types
@@ -117,8 +118,10 @@ def motionagformer_xs(path: Path) -> nn.Module:
 
 def compare_motionagformer(path: Path, batch: int, repeats: int, device: str = "cpu") -> None:
     """HGMamba-XS vs MotionAGFormer-XS, same (batch, 27, 17, 3) input, interleaved repeats,
-    float32 then bf16 autocast; best repeat of each. HGMamba-XS runs its eval fast path on the
-    CPU (model/fast_eval.py) and, for reference, its plain modules (same weights)."""
+    float32 then bf16 autocast; best repeat of each, and the median over repeats of the ratio
+    within one repeat ("paired": the two runs of a repeat are adjacent in time, so a noisy
+    neighbour slows both). HGMamba-XS runs its eval fast path on the CPU (model/fast_eval.py)
+    and, for reference, its plain modules (same weights)."""
     ours = build_model("xs")
     modules = build_model("xs")
     modules.load_state_dict(ours.state_dict())
@@ -131,12 +134,14 @@ def compare_motionagformer(path: Path, batch: int, repeats: int, device: str = "
     x = torch.randn(batch, 27, 17, 3, device=device)
     for amp in (False, True):
         best = dict.fromkeys(models, float("inf"))
+        paired = []
         with torch.inference_mode(), _autocast(device, amp):
             for m in models.values():  # warm-up
                 _time_once(m, x, device)
             for _ in range(repeats):
-                for name, m in models.items():
-                    best[name] = min(best[name], _time_once(m, x, device))
+                times = {name: _time_once(m, x, device) for name, m in models.items()}
+                best = {k: min(best[k], times[k]) for k in best}
+                paired.append(times["MotionAGFormer-XS"] / times["HGMamba-XS"])
         fps = {k: batch * 27 / v for k, v in best.items()}
         dtype = "bf16-autocast" if amp else "float32"
         parts = "  ".join(f"{k} {v:7.1f}" for k, v in fps.items())
@@ -146,7 +151,9 @@ def compare_motionagformer(path: Path, batch: int, repeats: int, device: str = "
             for k in fps
             if k.startswith("HGMamba")
         )
-        print(f"{device} {dtype:>13} batch={batch} frames/s: {parts}  {ratios}", flush=True)
+        med = statistics.median(paired)
+        print(f"{device} {dtype:>13} batch={batch} frames/s: {parts}  {ratios}  "
+              f"ours/theirs paired median {med:.2f} (of {len(paired)})", flush=True)  # fmt: skip
 
 
 def main() -> None:

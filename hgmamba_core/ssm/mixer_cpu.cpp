@@ -225,15 +225,34 @@ inline __m256i lane_mask8(int64_t nv) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(nv)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-// One direction of one scan, n = 16, channels [c0 + h0, c0 + h0 + nv) of the task's block.
+// 8 lanes of a row: plain loads and stores for a full half, masked loads and a scalar tail
+// store for a partial one (a vmaskmovps store is microcoded on AMD Zen: with one per token it
+// took more time than the 16 states' arithmetic).
+template <bool Full>
+inline __m256 load8(const float* p, __m256i mask) {
+  return Full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask);
+}
+
+template <bool Full>
+inline void store8(float* p, __m256 v, int64_t nv) {
+  if (Full) {
+    _mm256_storeu_ps(p, v);
+  } else {
+    alignas(32) float tmp[8];
+    _mm256_store_ps(tmp, v);
+    for (int64_t w = 0; w < nv; ++w) p[w] = tmp[w];
+  }
+}
+
+// One direction of one scan, n = 16, channels [c0 + h0, c0 + h0 + nv) of the task's block
+// (Full: nv = 8).
+template <bool Full>
 void mixer_scan_half16(const MixerArgs& a, const MixerBlock& blk, int64_t bi, int64_t g,
                        int64_t c0, int64_t h0, int64_t nv, int dir) {
   const int64_t k = 2 * g + dir;
   const int64_t L = a.L, ld = a.ld, d = a.d, R = a.R;
   const int64_t GD = a.G * a.d;
-  const int64_t nq = R + 32;  // dt values, then 16 B, then 16 C; R <= 16 so nq <= 48
-  const int64_t nfull = nq / 8, tail = nq % 8;
-  const __m256i mask = lane_mask8(nv), tmask = lane_mask8(tail);
+  const __m256i mask = lane_mask8(nv);
   const __m256 Dv = _mm256_load_ps(blk.Dv + h0), ub = _mm256_load_ps(blk.ub + h0);
   const __m256 bias = _mm256_load_ps(blk.bias + h0);
   __m256 h[16];
@@ -257,40 +276,32 @@ void mixer_scan_half16(const MixerArgs& a, const MixerBlock& blk, int64_t bi, in
       _mm_prefetch(reinterpret_cast<const char*>(gate + ahead * GD), _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(out + ahead * GD), _MM_HINT_T0);
     }
-    alignas(32) float q[48];
-    for (int64_t j = 0; j < nfull; ++j)
-      _mm256_store_ps(q + 8 * j, _mm256_add_ps(_mm256_loadu_ps(pr + d + 8 * j),
-                                               _mm256_loadu_ps(blk.qb + 8 * j)));
-    if (tail)
-      _mm256_store_ps(q + 8 * nfull,
-                      _mm256_add_ps(_mm256_maskload_ps(pr + d + 8 * nfull, tmask),
-                                    _mm256_maskload_ps(blk.qb + 8 * nfull, tmask)));
-    const __m256 uv = _mm256_add_ps(_mm256_maskload_ps(pr + c0 + h0, mask), ub);
+    // dt, then 16 B, then 16 C values of this token, each plus its bias (blk.qb), broadcast
+    // straight from the row (no store to a buffer and reload)
+    const float* pq = pr + d;
+    const __m256 uv = _mm256_add_ps(load8<Full>(pr + c0 + h0, mask), ub);
     __m256 raw = bias;
     for (int64_t r = 0; r < R; ++r)
-      raw = _mm256_fmadd_ps(_mm256_set1_ps(q[r]), _mm256_load_ps(blk.wd + r * W + h0), raw);
+      raw = _mm256_fmadd_ps(_mm256_set1_ps(pq[r] + blk.qb[r]), _mm256_load_ps(blk.wd + r * W + h0), raw);
     const __m256 dtv = softplus8(raw);
     const __m256 dtu = _mm256_mul_ps(dtv, uv);
     __m256 acc0 = _mm256_mul_ps(Dv, uv), acc1 = _mm256_setzero_ps();
-    const float* Bq = q + R;
-    const float* Cq = q + R + 16;
+    const float* Bq = pq + R;
+    const float* Cq = pq + R + 16;
+    const float* Bb = blk.qb + R;
+    const float* Cb = blk.qb + R + 16;
 #pragma GCC unroll 16
     for (int i = 0; i < 16; ++i) {
       const __m256 decay = vexp2_8(_mm256_mul_ps(dtv, _mm256_load_ps(blk.A2 + i * W + h0)));
-      h[i] = _mm256_fmadd_ps(decay, h[i], _mm256_mul_ps(dtu, _mm256_set1_ps(Bq[i])));
+      h[i] = _mm256_fmadd_ps(decay, h[i], _mm256_mul_ps(dtu, _mm256_set1_ps(Bq[i] + Bb[i])));
       if (i & 1)
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(Cq[i]), h[i], acc1);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(Cq[i] + Cb[i]), h[i], acc1);
       else
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(Cq[i]), h[i], acc0);
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(Cq[i] + Cb[i]), h[i], acc0);
     }
-    const __m256 gy = _mm256_mul_ps(_mm256_maskload_ps(gate + row * GD, mask),
-                                    _mm256_add_ps(acc0, acc1));
+    const __m256 gy = _mm256_mul_ps(load8<Full>(gate + row * GD, mask), _mm256_add_ps(acc0, acc1));
     float* orow = out + row * GD;
-    if (dir == 0) {
-      _mm256_maskstore_ps(orow, mask, gy);
-    } else {
-      _mm256_maskstore_ps(orow, mask, _mm256_add_ps(_mm256_maskload_ps(orow, mask), gy));
-    }
+    store8<Full>(orow, dir == 0 ? gy : _mm256_add_ps(load8<Full>(orow, mask), gy), nv);
   }
 }
 #endif
@@ -350,8 +361,13 @@ void mixer_task(const MixerArgs& a, MixerBlock& blk, int64_t task, int64_t nblk)
     }
 #elif defined(__AVX2__) && defined(__FMA__)
     if (a.n == 16) {
-      for (int64_t h0 = 0; h0 < valid; h0 += 8)
-        mixer_scan_half16(a, blk, bi, g, c0, h0, std::min<int64_t>(8, valid - h0), dir);
+      for (int64_t h0 = 0; h0 < valid; h0 += 8) {
+        const int64_t nv = std::min<int64_t>(8, valid - h0);
+        if (nv == 8)
+          mixer_scan_half16<true>(a, blk, bi, g, c0, h0, nv, dir);
+        else
+          mixer_scan_half16<false>(a, blk, bi, g, c0, h0, nv, dir);
+      }
       continue;
     }
 #endif
