@@ -22,6 +22,20 @@
 
 namespace {
 
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+// softplus for one vector of lanes: max(x, 0) + log(1 + e^-|x|), as the scalar softplus_fn.
+template <class S>
+inline typename S::V softplus_v(typename S::V x) {
+  using V = typename S::V;
+  const V e = S::exp2(S::mul(S::abs(x), S::set1(-1.44269504088896341f)));
+  const V s = S::div(e, S::add(e, S::set1(2.0f)));
+  const V s2 = S::mul(s, s);
+  V p = S::set1(1.0f / 13.0f);
+  for (int j = 11; j >= 1; j -= 2) p = S::fmadd(p, s2, S::set1(1.0f / float(j)));
+  return S::add(S::max(x, S::zero()), S::mul(S::add(s, s), p));
+}
+#endif
+
 // G mixers (token orders), each a bidirectional pair of selective SSMs with its own weights;
 // scan k = 2 g + dir (dir 0 walks the order forwards, 1 backwards). Rows are tokens in storage
 // order, N = b * L. proj (2G, N, ld): row r of scan k holds u (d values) then the x_proj output
@@ -84,32 +98,24 @@ struct MixerBlock {
 inline __m512 vexp2_16(__m512 x) {
   const __m512 k = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 f = _mm512_sub_ps(x, k);
-  __m512 p = _mm512_set1_ps(1.5403530393381606e-4f);
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3333558146428443e-3f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.6181291076284772e-3f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5504108664821580e-2f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.4022650695910071e-1f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.9314718055994531e-1f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  __m512 p = _mm512_set1_ps(kExp2Poly[0]);
+  for (int j = 1; j < 7; ++j) p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kExp2Poly[j]));
   return _mm512_scalef_ps(p, k);
 }
 
-// softplus for 16 lanes: max(x, 0) + log(1 + e^-|x|), as softplus_fn.
-inline __m512 softplus16(__m512 x) {
-  const __m512 ax = _mm512_abs_ps(x);
-  const __m512 e = vexp2_16(_mm512_mul_ps(ax, _mm512_set1_ps(-1.44269504088896341f)));
-  const __m512 s = _mm512_div_ps(e, _mm512_add_ps(e, _mm512_set1_ps(2.0f)));
-  const __m512 s2 = _mm512_mul_ps(s, s);
-  __m512 p = _mm512_set1_ps(1.0f / 13.0f);
-  p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 11.0f));
-  p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 9.0f));
-  p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 7.0f));
-  p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 5.0f));
-  p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f / 3.0f));
-  p = _mm512_fmadd_ps(p, s2, _mm512_set1_ps(1.0f));
-  const __m512 l = _mm512_mul_ps(_mm512_add_ps(s, s), p);
-  return _mm512_add_ps(_mm512_max_ps(x, _mm512_setzero_ps()), l);
-}
+// The vector ops the width-generic softplus needs, for 16 lanes.
+struct Lanes16 {
+  using V = __m512;
+  static V set1(float x) { return _mm512_set1_ps(x); }
+  static V zero() { return _mm512_setzero_ps(); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V div(V a, V b) { return _mm512_div_ps(a, b); }
+  static V max(V a, V b) { return _mm512_max_ps(a, b); }
+  static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V abs(V x) { return _mm512_abs_ps(x); }
+  static V exp2(V x) { return vexp2_16(x); }
+};
 
 // One direction of one scan, n = 16: the 16 states live in registers, everything per token
 // is a handful of vector ops (masked loads for the last, partial channel block).
@@ -158,7 +164,7 @@ void mixer_scan_dir16(const MixerArgs& a, const MixerBlock& blk, int64_t bi, int
     __m512 raw = bias;
     for (int64_t r = 0; r < R; ++r)
       raw = _mm512_fmadd_ps(_mm512_set1_ps(q[r]), _mm512_load_ps(blk.wd + r * W), raw);
-    const __m512 dtv = softplus16(raw);
+    const __m512 dtv = softplus_v<Lanes16>(raw);
     const __m512 dtu = _mm512_mul_ps(dtv, uv);
     __m512 acc[4] = {_mm512_mul_ps(Dv, uv), _mm512_setzero_ps(), _mm512_setzero_ps(),
                      _mm512_setzero_ps()};
@@ -191,34 +197,26 @@ inline __m256 vexp2_8(__m256 x) {
   x = _mm256_max_ps(x, _mm256_set1_ps(-127.0f));
   const __m256 k = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m256 f = _mm256_sub_ps(x, k);
-  __m256 p = _mm256_set1_ps(1.5403530393381606e-4f);
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.3333558146428443e-3f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(9.6181291076284772e-3f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(5.5504108664821580e-2f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(2.4022650695910071e-1f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(6.9314718055994531e-1f));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(1.0f));
+  __m256 p = _mm256_set1_ps(kExp2Poly[0]);
+  for (int j = 1; j < 7; ++j) p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(kExp2Poly[j]));
   const __m256i e = _mm256_slli_epi32(
       _mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
   return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-// softplus for 8 lanes: max(x, 0) + log(1 + e^-|x|), as softplus_fn.
-inline __m256 softplus8(__m256 x) {
-  const __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
-  const __m256 e = vexp2_8(_mm256_mul_ps(ax, _mm256_set1_ps(-1.44269504088896341f)));
-  const __m256 s = _mm256_div_ps(e, _mm256_add_ps(e, _mm256_set1_ps(2.0f)));
-  const __m256 s2 = _mm256_mul_ps(s, s);
-  __m256 p = _mm256_set1_ps(1.0f / 13.0f);
-  p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 11.0f));
-  p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 9.0f));
-  p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 7.0f));
-  p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 5.0f));
-  p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f / 3.0f));
-  p = _mm256_fmadd_ps(p, s2, _mm256_set1_ps(1.0f));
-  const __m256 l = _mm256_mul_ps(_mm256_add_ps(s, s), p);
-  return _mm256_add_ps(_mm256_max_ps(x, _mm256_setzero_ps()), l);
-}
+// The vector ops the width-generic softplus needs, for 8 lanes.
+struct Lanes8 {
+  using V = __m256;
+  static V set1(float x) { return _mm256_set1_ps(x); }
+  static V zero() { return _mm256_setzero_ps(); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  static V div(V a, V b) { return _mm256_div_ps(a, b); }
+  static V max(V a, V b) { return _mm256_max_ps(a, b); }
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V abs(V x) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x); }
+  static V exp2(V x) { return vexp2_8(x); }
+};
 
 // Lanes [0, nv) of 8 as a maskload / maskstore mask.
 inline __m256i lane_mask8(int64_t nv) {
@@ -283,7 +281,7 @@ void mixer_scan_half16(const MixerArgs& a, const MixerBlock& blk, int64_t bi, in
     __m256 raw = bias;
     for (int64_t r = 0; r < R; ++r)
       raw = _mm256_fmadd_ps(_mm256_set1_ps(pq[r] + blk.qb[r]), _mm256_load_ps(blk.wd + r * W + h0), raw);
-    const __m256 dtv = softplus8(raw);
+    const __m256 dtv = softplus_v<Lanes8>(raw);
     const __m256 dtu = _mm256_mul_ps(dtv, uv);
     __m256 acc0 = _mm256_mul_ps(Dv, uv), acc1 = _mm256_setzero_ps();
     const float* Bq = pq + R;

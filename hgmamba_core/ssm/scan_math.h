@@ -14,6 +14,11 @@ namespace {
 constexpr int64_t W = 16;   // channels per task = SIMD lanes
 constexpr int64_t kMaxState = 256;
 
+// vexp2's polynomial of 2^f on [-0.5, 0.5], highest degree first (the vector kernels use it).
+constexpr float kExp2Poly[7] = {1.5403530393381606e-4f, 1.3333558146428443e-3f,
+                                9.6181291076284772e-3f, 5.5504108664821580e-2f,
+                                2.4022650695910071e-1f, 6.9314718055994531e-1f, 1.0f};
+
 // 2^x the compiler can vectorize (libm's exp2f is a scalar call). Round to nearest by the
 // 1.5 * 2^23 trick, then a degree-6 Taylor polynomial of 2^f on [-0.5, 0.5] (relative error
 // < 2e-7); exactly 0 below 2^-126 (no denormals), saturating at 2^127. The scan's decays are
