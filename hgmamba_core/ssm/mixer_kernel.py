@@ -84,10 +84,11 @@ def _cpu_tag() -> str:
 
 
 def shares_torch_openmp() -> bool:
-    """torch's OpenMP runtime is a libgomp.so.1 already loaded in this process (Linux wheels):
-    a library built with -fopenmp, whose libgomp.so.1 the loader then resolves to that copy,
-    runs its threads in torch's own team. Elsewhere (macOS's libomp, a renamed libgomp) it
-    would bring a second runtime, so the kernel keeps std::thread there."""
+    """A libgomp.so.1 is already loaded in this process (Linux: torch's wheels bring theirs,
+    loaded at `import torch`): a library built with -fopenmp, whose libgomp.so.1 the loader
+    then resolves to that copy, runs its threads in that (torch's) team. Where none is loaded
+    (macOS's libomp, a renamed libgomp, Intel OpenMP) it would bring a second runtime, so the
+    kernel keeps std::thread there."""
     if not sys.platform.startswith("linux"):
         return False
     try:
