@@ -52,6 +52,22 @@ struct MixerArgs {
   int64_t b, L, G, d, R, n, ld;
 };
 
+#if defined(__SSE2__)
+constexpr int64_t kAhead = 6;  // prefetch distance in tokens: temporal-first steps jump 17 rows
+
+// Prefetch what the scan will read at sequence position s: the projection row's u (from channel
+// c) and dt/B/C parts, and the gate and output rows (gate, out: already offset to the block).
+inline void prefetch_token(const MixerArgs& a, const float* P, const int32_t* ord, int64_t bi,
+                           int64_t s, int64_t c, const float* gate, const float* out) {
+  const int64_t row = bi * a.L + ord[s];
+  const char* pa = reinterpret_cast<const char*>(P + row * a.ld);
+  _mm_prefetch(pa + 4 * c, _MM_HINT_T0);
+  for (int64_t off = 0; off < 192; off += 64) _mm_prefetch(pa + 4 * a.d + off, _MM_HINT_T0);
+  _mm_prefetch(reinterpret_cast<const char*>(gate + row * a.G * a.d), _MM_HINT_T0);
+  _mm_prefetch(reinterpret_cast<const char*>(out + row * a.G * a.d), _MM_HINT_T0);
+}
+#endif
+
 // Per-(scan, channel block) constants: A2 as (n, W), wdt as (R, W), biases.
 struct MixerBlock {
   alignas(64) float A2[kMaxState * W];
@@ -141,21 +157,12 @@ void mixer_scan_dir16(const MixerArgs& a, const MixerBlock& blk, int64_t bi, int
   const int32_t* ord = a.order + g * L;
   const float* gate = a.gate + g * d + c0;
   float* out = a.out + g * d + c0;
-  constexpr int64_t kAhead = 6;  // prefetch distance: temporal-first steps jump 17 rows
   for (int64_t step = 0; step < L; ++step) {
     const int64_t s = dir ? L - 1 - step : step;
     const int64_t row = bi * L + ord[s];
     const float* pr = P + row * ld;
-    if (step + kAhead < L) {
-      const int64_t ahead = bi * L + ord[dir ? L - 1 - step - kAhead : step + kAhead];
-      const char* pa = reinterpret_cast<const char*>(P + ahead * ld);
-      _mm_prefetch(pa + 4 * c0, _MM_HINT_T0);
-      _mm_prefetch(pa + 4 * d, _MM_HINT_T0);
-      _mm_prefetch(pa + 4 * d + 64, _MM_HINT_T0);
-      _mm_prefetch(pa + 4 * d + 128, _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(gate + ahead * GD), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(out + ahead * GD), _MM_HINT_T0);
-    }
+    if (step + kAhead < L)
+      prefetch_token(a, P, ord, bi, dir ? L - 1 - step - kAhead : step + kAhead, c0, gate, out);
     alignas(64) float q[48];
     for (int j = 0; j < 3; ++j)
       _mm512_store_ps(q + 16 * j,
@@ -259,28 +266,21 @@ void mixer_scan_half16(const MixerArgs& a, const MixerBlock& blk, int64_t bi, in
   const int32_t* ord = a.order + g * L;
   const float* gate = a.gate + g * d + c0 + h0;
   float* out = a.out + g * d + c0 + h0;
-  constexpr int64_t kAhead = 6;  // prefetch distance, as in the AVX-512 kernel
   for (int64_t step = 0; step < L; ++step) {
     const int64_t s = dir ? L - 1 - step : step;
     const int64_t row = bi * L + ord[s];
     const float* pr = P + row * ld;
-    if (step + kAhead < L) {
-      const int64_t ahead = bi * L + ord[dir ? L - 1 - step - kAhead : step + kAhead];
-      const char* pa = reinterpret_cast<const char*>(P + ahead * ld);
-      _mm_prefetch(pa + 4 * (c0 + h0), _MM_HINT_T0);
-      _mm_prefetch(pa + 4 * d, _MM_HINT_T0);
-      _mm_prefetch(pa + 4 * d + 64, _MM_HINT_T0);
-      _mm_prefetch(pa + 4 * d + 128, _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(gate + ahead * GD), _MM_HINT_T0);
-      _mm_prefetch(reinterpret_cast<const char*>(out + ahead * GD), _MM_HINT_T0);
-    }
+    if (step + kAhead < L)
+      prefetch_token(a, P, ord, bi, dir ? L - 1 - step - kAhead : step + kAhead, c0 + h0, gate,
+                     out);
     // dt, then 16 B, then 16 C values of this token, each plus its bias (blk.qb), broadcast
     // straight from the row (no store to a buffer and reload)
     const float* pq = pr + d;
     const __m256 uv = _mm256_add_ps(load8<Full>(pr + c0 + h0, mask), ub);
     __m256 raw = bias;
     for (int64_t r = 0; r < R; ++r)
-      raw = _mm256_fmadd_ps(_mm256_set1_ps(pq[r] + blk.qb[r]), _mm256_load_ps(blk.wd + r * W + h0), raw);
+      raw = _mm256_fmadd_ps(_mm256_set1_ps(pq[r] + blk.qb[r]), _mm256_load_ps(blk.wd + r * W + h0),
+                            raw);
     const __m256 dtv = softplus_v<Lanes8>(raw);
     const __m256 dtu = _mm256_mul_ps(dtv, uv);
     __m256 acc0 = _mm256_mul_ps(Dv, uv), acc1 = _mm256_setzero_ps();
