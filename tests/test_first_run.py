@@ -203,7 +203,7 @@ def _env_without(names: tuple[str, ...]) -> dict[str, str]:
 def test_bad_shapes_are_a_clear_error(change, match):
     z = torch.zeros
     order = torch.tensor([[0, 1, 2], [2, 1, 0]], dtype=torch.int32)
-    args = {"proj": z(4, 6, 40), "pbias": z(4, 40), "order": order, "A2": z(4, 4, 16),
+    args = {"proj": z(4, 6, 40), "order": order, "A2": z(4, 4, 16),
             "wdt": z(4, 4, 2), "dt_bias": z(4, 4), "dskip": z(4, 4), "gate": z(6, 2, 4)}  # fmt: skip
     assert mixer_kernel.mixer_forward(**args).shape == (6, 2, 4)  # the good call runs
     if change == "gate":
@@ -223,10 +223,10 @@ def test_the_c_entry_point_checks_its_arguments_itself():
     """Called past the Python checks, bad sizes and orders are error codes, not a crash."""
     kernel = mixer_kernel.load()
     z = torch.zeros
-    proj, pbias, a2, wdt = z(4, 6, 40), z(4, 40), z(4, 4, 16), z(4, 4, 2)
+    proj, a2, wdt = z(4, 6, 40), z(4, 4, 16), z(4, 4, 2)
     dtb, dskip, gate, out = z(4, 4), z(4, 4), z(6, 2, 4), z(6, 2, 4)
     bad_order = torch.tensor([[0, 1, 2], [0, 1, 7]], dtype=torch.int32)
-    ptrs = [t.data_ptr() for t in (proj, pbias, bad_order, a2, wdt, dtb, dskip, gate, out)]
+    ptrs = [t.data_ptr() for t in (proj, bad_order, a2, wdt, dtb, dskip, gate, out)]
     assert kernel(*ptrs, sizes=(2, 3, 2, 4, 2, 16, 40), threads=2) == 2  # order entry 7 >= L
     assert kernel(*ptrs, sizes=(2, 3, 2, 4, 2, 300, 40), threads=2) == 1  # n > 256
     assert kernel(*ptrs, sizes=(2, 3, 2, 4, 2, 16, 10), threads=2) == 1  # ld too small

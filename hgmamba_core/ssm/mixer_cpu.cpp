@@ -39,14 +39,14 @@ inline typename S::V softplus_v(typename S::V x) {
 // G mixers (token orders), each a bidirectional pair of selective SSMs with its own weights;
 // scan k = 2 g + dir (dir 0 walks the order forwards, 1 backwards). Rows are tokens in storage
 // order, N = b * L. proj (2G, N, ld): row r of scan k holds u (d values) then the x_proj output
-// (R dt-rank values, n B values, n C values); pbias (2G, ld) is added to it here (so the caller
-// needs no bias pass). order (G, L): sequence position -> token row within one batch element.
-// A2 (2G, d, n) = A log2(e); wdt (2G, d, R) and dt_bias (2G, d) make delta in-register;
-// dskip (2G, d). gate (N, G, d); out (N, G, d) = gate * (y_fwd + y_bwd). Each task owns one
-// (batch row, mixer, block of W channels) and runs both directions, so no two tasks write the
-// same output and no flips or transposes are needed.
+// (R dt-rank values, n B values, n C values), biases included (the caller's GEMM adds them:
+// model/fast_eval.py gives it a column of ones). order (G, L): sequence position -> token row
+// within one batch element. A2 (2G, d, n) = A log2(e); wdt (2G, d, R) and dt_bias (2G, d)
+// make delta in-register; dskip (2G, d). gate (N, G, d); out (N, G, d) = gate * (y_fwd +
+// y_bwd). Each task owns one (batch row, mixer, block of W channels) and runs both directions,
+// so no two tasks write the same output and no flips or transposes are needed.
 struct MixerArgs {
-  const float *proj, *pbias, *A2, *wdt, *dtb, *dskip, *gate;
+  const float *proj, *A2, *wdt, *dtb, *dskip, *gate;
   const int32_t* order;
   float* out;
   int64_t b, L, G, d, R, n, ld;
@@ -68,12 +68,13 @@ inline void prefetch_token(const MixerArgs& a, const float* P, const int32_t* or
 }
 #endif
 
-// Per-(scan, channel block) constants: A2 as (n, W), wdt as (R, W), biases.
+// Per-(scan, channel block) constants: A2 as (n, W), wdt as (R, W), dt bias, D, and lim: the
+// largest delta for which no delta * A2 of the channel falls below -126 (the AVX2 scan then
+// needs no clamp before its 2^x).
 struct MixerBlock {
   alignas(64) float A2[kMaxState * W];
   alignas(64) float wd[16 * W];
-  alignas(64) float bias[W], Dv[W], ub[W];
-  float qb[16 + 2 * kMaxState];
+  alignas(64) float bias[W], Dv[W], lim[W];
 
   void setup(const MixerArgs& a, int64_t k, int64_t c0, int64_t valid) {
     const int64_t n = a.n, R = a.R;
@@ -84,17 +85,17 @@ struct MixerBlock {
       for (int64_t r = 0; r < R; ++r) wd[r * W + w] = ok ? a.wdt[c * R + r] : 0.0f;
       bias[w] = ok ? a.dtb[c] : 0.0f;
       Dv[w] = ok ? a.dskip[c] : 0.0f;
-      ub[w] = ok ? a.pbias[k * a.ld + c0 + w] : 0.0f;
+      float amax = 0.0f;
+      for (int64_t i = 0; i < n; ++i) amax = std::max(amax, -A2[i * W + w]);
+      lim[w] = amax > 0.0f ? 126.0f / amax : 3.0e38f;
     }
-    for (int64_t j = 0; j < R + 2 * n; ++j) qb[j] = a.pbias[k * a.ld + a.d + j];
   }
 
-  // delta (softplus applied) and u of one token row; q gets the row's dt/B/C values.
-  void token(const MixerArgs& a, const float* pr, int64_t c0, int64_t valid, float* q,
-             float* u, float* dt) const {
-    const int64_t nq = a.R + 2 * a.n;
-    for (int64_t j = 0; j < nq; ++j) q[j] = pr[a.d + j] + qb[j];
-    for (int64_t w = 0; w < W; ++w) u[w] = w < valid ? pr[c0 + w] + ub[w] : 0.0f;
+  // delta (softplus applied) and u of one token row (its dt/B/C values: q = pr + a.d).
+  void token(const MixerArgs& a, const float* pr, int64_t c0, int64_t valid, float* u,
+             float* dt) const {
+    const float* q = pr + a.d;
+    for (int64_t w = 0; w < W; ++w) u[w] = w < valid ? pr[c0 + w] : 0.0f;
 #pragma omp simd
     for (int64_t w = 0; w < W; ++w) dt[w] = bias[w];
     for (int64_t r = 0; r < a.R; ++r) {
@@ -141,15 +142,7 @@ void mixer_scan_dir16(const MixerArgs& a, const MixerBlock& blk, int64_t bi, int
   const int64_t L = a.L, ld = a.ld, d = a.d, R = a.R;
   const int64_t GD = a.G * a.d;
   const __mmask16 mask = valid >= W ? __mmask16(0xFFFF) : __mmask16((1u << valid) - 1u);
-  const int64_t nq = R + 32;  // dt values, then 16 B, then 16 C
-  const __mmask16 qm[3] = {
-      __mmask16(nq >= 16 ? 0xFFFF : (1u << nq) - 1u),
-      __mmask16(nq >= 32 ? 0xFFFF : (1u << (nq - 16)) - 1u),
-      __mmask16((1u << (nq - 32)) - 1u),  // nq <= 48
-  };
-  __m512 qbv[3];
-  for (int j = 0; j < 3; ++j) qbv[j] = _mm512_maskz_loadu_ps(qm[j], blk.qb + 16 * j);
-  const __m512 Dv = _mm512_load_ps(blk.Dv), ub = _mm512_load_ps(blk.ub);
+  const __m512 Dv = _mm512_load_ps(blk.Dv);
   const __m512 bias = _mm512_load_ps(blk.bias);
   __m512 h[16];
   for (int i = 0; i < 16; ++i) h[i] = _mm512_setzero_ps();
@@ -163,11 +156,8 @@ void mixer_scan_dir16(const MixerArgs& a, const MixerBlock& blk, int64_t bi, int
     const float* pr = P + row * ld;
     if (step + kAhead < L)
       prefetch_token(a, P, ord, bi, dir ? L - 1 - step - kAhead : step + kAhead, c0, gate, out);
-    alignas(64) float q[48];
-    for (int j = 0; j < 3; ++j)
-      _mm512_store_ps(q + 16 * j,
-                      _mm512_add_ps(_mm512_maskz_loadu_ps(qm[j], pr + d + 16 * j), qbv[j]));
-    const __m512 uv = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, pr + c0), ub);
+    const float* q = pr + d;  // dt values, then 16 B, then 16 C
+    const __m512 uv = _mm512_maskz_loadu_ps(mask, pr + c0);
     __m512 raw = bias;
     for (int64_t r = 0; r < R; ++r)
       raw = _mm512_fmadd_ps(_mm512_set1_ps(q[r]), _mm512_load_ps(blk.wd + r * W), raw);
@@ -199,15 +189,19 @@ void mixer_scan_dir16(const MixerArgs& a, const MixerBlock& blk, int64_t bi, int
 // The AVX2 + FMA build (most laptops: no AVX-512): 8 lanes, so a task's W = 16 channels run as
 // two halves, each a pass over the tokens with its 16 states in registers. Measured on a 2-core
 // AMD EPYC (Zen 3, no AVX-512): the portable loops took 36 % of the XS forward pass.
-// 2^x for 8 lanes, x <= 0: the scalar vexp2's rounding and polynomial; x below -127 gives 0.
+// 2^x for 8 lanes, x <= 0, rounding by the magic-number add: k + 127 lands in the low bits of
+// x + 1.5 * 2^23 + 127, so one shift makes 2^k (no round / convert / add), then a degree-5
+// minimax polynomial of 2^f on [-0.5, 0.5] (relative error 3.3e-7; the degree-6 Taylor one
+// has 2.4e-7). Clamp: x below -127 gives 0; without it x must be >= -126 (the scan checks).
+template <bool Clamp>
 inline __m256 vexp2_8(__m256 x) {
-  x = _mm256_max_ps(x, _mm256_set1_ps(-127.0f));
-  const __m256 k = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m256 f = _mm256_sub_ps(x, k);
-  __m256 p = _mm256_set1_ps(kExp2Poly[0]);
-  for (int j = 1; j < 7; ++j) p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(kExp2Poly[j]));
-  const __m256i e = _mm256_slli_epi32(
-      _mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+  if (Clamp) x = _mm256_max_ps(x, _mm256_set1_ps(-127.0f));
+  const __m256 magic = _mm256_set1_ps(12582912.0f + 127.0f);
+  const __m256 kf = _mm256_add_ps(x, magic);
+  const __m256 f = _mm256_sub_ps(x, _mm256_sub_ps(kf, magic));
+  __m256 p = _mm256_set1_ps(kExp2Poly5[0]);
+  for (int j = 1; j < 6; ++j) p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(kExp2Poly5[j]));
+  const __m256i e = _mm256_slli_epi32(_mm256_castps_si256(kf), 23);
   return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
@@ -222,7 +216,7 @@ struct Lanes8 {
   static V max(V a, V b) { return _mm256_max_ps(a, b); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V abs(V x) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x); }
-  static V exp2(V x) { return vexp2_8(x); }
+  static V exp2(V x) { return vexp2_8<true>(x); }
 };
 
 // Lanes [0, nv) of 8 as a maskload / maskstore mask.
@@ -249,6 +243,21 @@ inline void store8(float* p, __m256 v, int64_t nv) {
   }
 }
 
+// The 16 states of one token: h = 2^(delta A2) h + delta u B, y += C h (into two accumulators).
+template <bool Clamp>
+inline void states16(const float* A2, __m256 dtv, __m256 dtu, const float* Bq, const float* Cq,
+                     __m256* h, __m256& acc0, __m256& acc1) {
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) {
+    const __m256 decay = vexp2_8<Clamp>(_mm256_mul_ps(dtv, _mm256_load_ps(A2 + i * W)));
+    h[i] = _mm256_fmadd_ps(decay, h[i], _mm256_mul_ps(dtu, _mm256_set1_ps(Bq[i])));
+    if (i & 1)
+      acc1 = _mm256_fmadd_ps(_mm256_set1_ps(Cq[i]), h[i], acc1);
+    else
+      acc0 = _mm256_fmadd_ps(_mm256_set1_ps(Cq[i]), h[i], acc0);
+  }
+}
+
 // One direction of one scan, n = 16, channels [c0 + h0, c0 + h0 + nv) of the task's block
 // (Full: nv = 8).
 template <bool Full>
@@ -258,8 +267,8 @@ void mixer_scan_half16(const MixerArgs& a, const MixerBlock& blk, int64_t bi, in
   const int64_t L = a.L, ld = a.ld, d = a.d, R = a.R;
   const int64_t GD = a.G * a.d;
   const __m256i mask = lane_mask8(nv);
-  const __m256 Dv = _mm256_load_ps(blk.Dv + h0), ub = _mm256_load_ps(blk.ub + h0);
-  const __m256 bias = _mm256_load_ps(blk.bias + h0);
+  const __m256 Dv = _mm256_load_ps(blk.Dv + h0);
+  const __m256 bias = _mm256_load_ps(blk.bias + h0), lim = _mm256_load_ps(blk.lim + h0);
   __m256 h[16];
   for (int i = 0; i < 16; ++i) h[i] = _mm256_setzero_ps();
   const float* P = a.proj + k * a.b * L * ld;
@@ -273,30 +282,20 @@ void mixer_scan_half16(const MixerArgs& a, const MixerBlock& blk, int64_t bi, in
     if (step + kAhead < L)
       prefetch_token(a, P, ord, bi, dir ? L - 1 - step - kAhead : step + kAhead, c0 + h0, gate,
                      out);
-    // dt, then 16 B, then 16 C values of this token, each plus its bias (blk.qb), broadcast
-    // straight from the row (no store to a buffer and reload)
+    // dt, then 16 B, then 16 C values of this token, broadcast straight from the row
     const float* pq = pr + d;
-    const __m256 uv = _mm256_add_ps(load8<Full>(pr + c0 + h0, mask), ub);
+    const __m256 uv = load8<Full>(pr + c0 + h0, mask);
     __m256 raw = bias;
     for (int64_t r = 0; r < R; ++r)
-      raw = _mm256_fmadd_ps(_mm256_set1_ps(pq[r] + blk.qb[r]), _mm256_load_ps(blk.wd + r * W + h0),
-                            raw);
+      raw = _mm256_fmadd_ps(_mm256_set1_ps(pq[r]), _mm256_load_ps(blk.wd + r * W + h0), raw);
     const __m256 dtv = softplus_v<Lanes8>(raw);
     const __m256 dtu = _mm256_mul_ps(dtv, uv);
     __m256 acc0 = _mm256_mul_ps(Dv, uv), acc1 = _mm256_setzero_ps();
-    const float* Bq = pq + R;
-    const float* Cq = pq + R + 16;
-    const float* Bb = blk.qb + R;
-    const float* Cb = blk.qb + R + 16;
-#pragma GCC unroll 16
-    for (int i = 0; i < 16; ++i) {
-      const __m256 decay = vexp2_8(_mm256_mul_ps(dtv, _mm256_load_ps(blk.A2 + i * W + h0)));
-      h[i] = _mm256_fmadd_ps(decay, h[i], _mm256_mul_ps(dtu, _mm256_set1_ps(Bq[i] + Bb[i])));
-      if (i & 1)
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(Cq[i] + Cb[i]), h[i], acc1);
-      else
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(Cq[i] + Cb[i]), h[i], acc0);
-    }
+    // no clamp in the 2^x when no lane's delta passes its lim (one compare per token)
+    if (_mm256_movemask_ps(_mm256_cmp_ps(dtv, lim, _CMP_GT_OQ)) == 0)
+      states16<false>(blk.A2 + h0, dtv, dtu, pq + R, pq + R + 16, h, acc0, acc1);
+    else
+      states16<true>(blk.A2 + h0, dtv, dtu, pq + R, pq + R + 16, h, acc0, acc1);
     const __m256 gy = _mm256_mul_ps(load8<Full>(gate + row * GD, mask), _mm256_add_ps(acc0, acc1));
     float* orow = out + row * GD;
     store8<Full>(orow, dir == 0 ? gy : _mm256_add_ps(load8<Full>(orow, mask), gy), nv);
@@ -318,8 +317,9 @@ void mixer_scan_dir(const MixerArgs& a, const MixerBlock& blk, int64_t bi, int64
   for (int64_t step = 0; step < a.L; ++step) {
     const int64_t s = dir ? a.L - 1 - step : step;
     const int64_t row = bi * a.L + ord[s];
-    alignas(64) float q[16 + 2 * kMaxState], u[W], dt[W], dtu[W], acc[W];
-    blk.token(a, P + row * a.ld, c0, valid, q, u, dt);
+    alignas(64) float u[W], dt[W], dtu[W], acc[W];
+    const float* q = P + row * a.ld + a.d;
+    blk.token(a, P + row * a.ld, c0, valid, u, dt);
 #pragma omp simd
     for (int64_t w = 0; w < W; ++w) {
       dtu[w] = dt[w] * u[w];
@@ -432,11 +432,11 @@ enum { kOk = 0, kBadSizes = 1, kBadOrder = 2, kFailed = 3 };
 // Layouts as in the comment above MixerArgs (all contiguous float32, order int32); out must not
 // alias any input. threads: how many threads to use (torch.get_num_threads()).
 __attribute__((visibility("default"))) int hgmamba_mixer_forward(
-    const float* proj, const float* pbias, const int32_t* order, const float* A2,
+    const float* proj, const int32_t* order, const float* A2,
     const float* wdt, const float* dt_bias, const float* dskip, const float* gate, float* out,
     int64_t b, int64_t L, int64_t G, int64_t d, int64_t R, int64_t n, int64_t ld,
     int32_t threads) {
-  const MixerArgs a{proj, pbias, A2, wdt, dt_bias, dskip, gate, order, out, b, L, G, d, R, n, ld};
+  const MixerArgs a{proj, A2, wdt, dt_bias, dskip, gate, order, out, b, L, G, d, R, n, ld};
   const int bad = check_args(a);
   if (bad != kOk) return bad;
   try {

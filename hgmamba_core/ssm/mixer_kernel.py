@@ -141,7 +141,7 @@ def _compile(cxx: list[str], flags: list[str], target: Path) -> None:
 def _open(path: Path) -> MixerKernel:
     lib = ctypes.CDLL(str(path))
     fn = lib.hgmamba_mixer_forward
-    fn.argtypes = [_P] * 9 + [_I] * 7 + [ctypes.c_int32]
+    fn.argtypes = [_P] * 8 + [_I] * 7 + [ctypes.c_int32]
     fn.restype = ctypes.c_int
     lib.hgmamba_mixer_simd.restype = ctypes.c_int
     lib.hgmamba_mixer_openmp.restype = ctypes.c_int
@@ -235,7 +235,6 @@ def _check(name: str, t: torch.Tensor, dtype: torch.dtype, ndim: int) -> None:
 
 def mixer_forward(
     proj: torch.Tensor,
-    pbias: torch.Tensor,
     order: torch.Tensor,
     A2: torch.Tensor,
     wdt: torch.Tensor,
@@ -243,14 +242,15 @@ def mixer_forward(
     dskip: torch.Tensor,
     gate: torch.Tensor,
 ) -> torch.Tensor:
-    """All scans of one shuffle-Mamba block, (N, G, d) out (layouts: mixer_cpu.cpp). Checks
-    shapes, dtypes and the token order here (ValueError, one line), then calls the kernel."""
+    """All scans of one shuffle-Mamba block, (N, G, d) out (layouts: mixer_cpu.cpp; proj holds
+    u and the x_proj output with their biases added). Checks shapes, dtypes and the token
+    order here (ValueError, one line), then calls the kernel."""
     kernel = load()
     if kernel is None:
         raise RuntimeError("the CPU eval kernel is not available here")
     f32 = torch.float32
     for name, t, nd in (("proj", proj, 3), ("A2", A2, 3), ("wdt", wdt, 3), ("gate", gate, 3),
-                        ("pbias", pbias, 2), ("dt_bias", dt_bias, 2), ("dskip", dskip, 2)):  # fmt: skip
+                        ("dt_bias", dt_bias, 2), ("dskip", dskip, 2)):  # fmt: skip
         _check(name, t, f32, nd)
     _check("order", order, torch.int32, 2)
     g2, n_rows, ld = proj.shape
@@ -263,7 +263,6 @@ def mixer_forward(
         and wdt.shape[:2] == (g2, d)
         and dt_bias.shape == (g2, d)
         and dskip.shape == (g2, d)
-        and pbias.shape == (g2, ld)
         and gate.shape == (n_rows, G, d)
     )
     if not shapes_ok:
@@ -271,7 +270,7 @@ def mixer_forward(
             "mixer kernel: shapes do not fit (2G scans, G = order rows): proj "
             f"{tuple(proj.shape)}, order {tuple(order.shape)}, A2 {tuple(A2.shape)}, wdt "
             f"{tuple(wdt.shape)}, dt_bias {tuple(dt_bias.shape)}, dskip {tuple(dskip.shape)}, "
-            f"pbias {tuple(pbias.shape)}, gate {tuple(gate.shape)}"
+            f"gate {tuple(gate.shape)}"
         )
     if not (1 <= n <= 256 and R <= 16 and ld >= d + R + 2 * n and d >= 1):
         raise ValueError(
@@ -285,7 +284,7 @@ def mixer_forward(
     if order.numel() and (int(order.min()) < 0 or int(order.max()) >= L):
         raise ValueError(f"mixer kernel: token order entries must lie in [0, {L})")
     out = torch.empty_like(gate)
-    ptrs = (proj, pbias, order, A2, wdt, dt_bias, dskip, gate, out)
+    ptrs = (proj, order, A2, wdt, dt_bias, dskip, gate, out)
     code = kernel(
         *(t.data_ptr() for t in ptrs),
         sizes=(n_rows // L, L, G, d, R, n, ld),
