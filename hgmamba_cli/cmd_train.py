@@ -179,6 +179,14 @@ def train(
         int, typer.Option(help="Use every k-th frame inside a window (1 = native 50 fps).")
     ] = 1,
     no_flip: Annotated[bool, typer.Option("--no-flip", help="No flip augmentation.")] = False,
+    freeze_bn: Annotated[
+        bool,
+        typer.Option(
+            "--freeze-bn",
+            help="BatchNorms keep their running statistics while training (for fine-tuning at"
+            " small batches).",
+        ),
+    ] = False,
     seed: Annotated[int, typer.Option(help="Seed for weights, data order and augmentation.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     amp: Annotated[
@@ -232,7 +240,7 @@ def train(
         lr_schedule=lr_schedule.lower(), warmup_steps=warmup_steps, time_budget_min=time_budget_min,
         init_from=init_from,
         velocity_weight=velocity_weight, velocity_warmup_steps=velocity_warmup_steps, frames=frames, layer_scale_init=layer_scale_init, window_stride=window_stride,
-        frame_stride=frame_stride, flip=not no_flip, seed=seed, device=device, amp=amp,
+        frame_stride=frame_stride, flip=not no_flip, freeze_bn=freeze_bn, seed=seed, device=device, amp=amp,
         eval_every=eval_every, eval_tile_every=eval_tile_every, checkpoint_every=checkpoint_every,
         max_steps=max_steps, train_subjects=_subjects(train_subjects),
         test_subjects=_subjects(test_subjects),

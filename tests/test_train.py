@@ -129,6 +129,25 @@ def test_init_from_starts_at_given_weights(mini_data, tmp_path):
         train(_cfg(mini_data, tmp_path / "c", variant="xs", frames=9, init_from=str(src)))
 
 
+@pytest.mark.parametrize("freeze", [False, True])
+def test_freeze_bn_keeps_the_running_statistics(mini_data, tmp_path, freeze):
+    """--freeze-bn: the BatchNorms' running statistics stay the source's through training steps
+    and a quick evaluation (which puts the model back in train mode), while the weights move;
+    without it they follow the batches."""
+    src = tmp_path / "a"
+    train(_cfg(mini_data, src, epochs=1, max_steps=2))
+    run = _cfg(mini_data, tmp_path / "b", epochs=1, init_from=str(src / "final.pt"),
+               max_steps=6, eval_every_steps=3, freeze_bn=freeze, lr=1e-3)  # fmt: skip
+    train(run)
+    a = load_lifter(src / "final.pt").state_dict()
+    b = read_checkpoint(tmp_path / "b" / "last.pt")["state_dict"]
+    stats = [k for k in a if "running_" in k]
+    weights = [k for k in a if k.endswith("weight") and "running_" not in k]
+    assert stats and weights
+    assert all(torch.equal(a[k], b[k]) for k in stats) == freeze
+    assert any(not torch.equal(a[k], b[k]) for k in weights)
+
+
 def test_two_d_sources_join_with_plus(mini_data, tmp_path):
     """--two-d gt+sh trains on both 2D sources of the same frames (same 3D targets, different
     inputs); the per-epoch test uses the first source; an empty source list is a one-line error."""
