@@ -14,7 +14,7 @@ namespace {
 constexpr int64_t W = 16;   // channels per task = SIMD lanes
 constexpr int64_t kMaxState = 256;
 
-// vexp2's polynomial of 2^f on [-0.5, 0.5], highest degree first (the vector kernels use it).
+// vexp2's polynomial of 2^f on [-0.5, 0.5], highest degree first (the AVX-512 kernel's too).
 constexpr float kExp2Poly[7] = {1.5403530393381606e-4f, 1.3333558146428443e-3f,
                                 9.6181291076284772e-3f, 5.5504108664821580e-2f,
                                 2.4022650695910071e-1f, 6.9314718055994531e-1f, 1.0f};
@@ -35,13 +35,8 @@ inline float vexp2(float x) {
   const float kf = xc + 12582912.0f;
   const float k = kf - 12582912.0f;
   const float f = xc - k;
-  float p = 1.5403530393381606e-4f;
-  p = p * f + 1.3333558146428443e-3f;
-  p = p * f + 9.6181291076284772e-3f;
-  p = p * f + 5.5504108664821580e-2f;
-  p = p * f + 2.4022650695910071e-1f;
-  p = p * f + 6.9314718055994531e-1f;
-  p = p * f + 1.0f;
+  float p = kExp2Poly[0];
+  for (int j = 1; j < 7; ++j) p = p * f + kExp2Poly[j];
   int32_t kb;
   std::memcpy(&kb, &kf, sizeof(kb));
   const int32_t bits = (kb - 0x4B400000 + 127) << 23;  // k + 127 in the exponent field
