@@ -20,7 +20,8 @@ constexpr float kExp2Poly[7] = {1.5403530393381606e-4f, 1.3333558146428443e-3f,
                                 2.4022650695910071e-1f, 6.9314718055994531e-1f, 1.0f};
 
 // The AVX2 kernel's degree-5 minimax polynomial of 2^f on [-0.5, 0.5] (relative error 3.3e-7,
-// fitted for it: one FMA fewer than kExp2Poly, measured faster there).
+// fitted for it): one FMA fewer than kExp2Poly; in a standalone kernel harness on a busy Zen 3
+// VM, 21.1 against 22.3 ms a call (min of 8), within that VM's noise.
 constexpr float kExp2Poly5[6] = {1.2943458277732134e-3f, 9.669600054621696e-3f,
                                  5.551628768444061e-2f, 2.4022245407104492e-1f,
                                  6.931464672088623e-1f, 1.0f};
