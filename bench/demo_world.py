@@ -26,6 +26,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from hgmamba_core.skeleton import H36M_PARENTS  # noqa: E402
 from hgmamba_core.world import WorldConfig, place_in_world  # noqa: E402
 
 WALK_HEIGHTS_PER_S = 0.25  # a 1.3 m/s walk is ~0.8 heights/s across the image
@@ -33,10 +34,15 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 from world import BEFORE  # noqa: E402  (the rule before 2026-12-01, as in bench/world.py)
 
+KEYS = ("torso", "p50", "p95", "size")
 RULES: dict[str, dict] = {
     "auto": {},
     "auto (before)": BEFORE,
     "fixed 10": {"tilt_deg": 10.0},
+    "no rulers (with a guessed focal length: the rule before 2026-12-02)": {
+        "rulers_guessed_focal": False
+    },
+    "rulers 1.0": {"ruler_weight": 1.0},
 }
 
 
@@ -54,11 +60,19 @@ def walking_frames(kp: np.ndarray, fps: float) -> np.ndarray:
     return np.nan_to_num(speed, nan=0.0) >= WALK_HEIGHTS_PER_S
 
 
+def size_drift(world: np.ndarray) -> float:
+    """How much one person's size changes over frames (F, 17, 3): p90 / p10 - 1 of the summed
+    bone lengths, in % (a person walking towards or away from the camera keeps their size)."""
+    bones = np.linalg.norm(world[:, 1:] - world[:, list(H36M_PARENTS[1:])], axis=-1).sum(-1)
+    return float(100.0 * (np.percentile(bones, 90) / np.percentile(bones, 10) - 1.0))
+
+
 def person_numbers(world: np.ndarray, walk: np.ndarray) -> dict[str, float]:
-    """Trunk angle from vertical and lowest-ankle height of one person (F, 17, 3)."""
+    """Trunk angle from vertical, lowest-ankle height and size drift of one person (F, 17, 3)."""
     ok = walk & np.isfinite(world).all((1, 2))
     if ok.sum() < 3:
-        return {"walk": int(ok.sum()), "torso": np.nan, "p50": np.nan, "p95": np.nan}
+        return {"walk": int(ok.sum()), "torso": np.nan, "p50": np.nan, "p95": np.nan,
+                "size": np.nan}  # fmt: skip
     trunk = world[ok, 8] - world[ok, 0]
     cos = trunk[:, 2] / np.linalg.norm(trunk, axis=-1)
     torso = np.degrees(np.arccos(np.clip(cos, -1, 1)))
@@ -69,6 +83,7 @@ def person_numbers(world: np.ndarray, walk: np.ndarray) -> dict[str, float]:
         "p50": float(np.percentile(low, 50)),
         "p95": float(np.percentile(low, 95)),
         "p05": float(np.percentile(low, 5)),
+        "size": size_drift(world[ok]),
     }
 
 
@@ -107,7 +122,7 @@ def main() -> None:
         for n in res.camera.notes:
             print(f"   note: {n}")
         print(
-            f"   {'id':>4s} {'frames':>6s} {'walk':>5s} {'torso°':>7s} {'ankle p05':>9s} {'p50':>6s} {'p95':>6s}"
+            f"   {'id':>4s} {'frames':>6s} {'walk':>5s} {'torso°':>7s} {'ankle p05':>9s} {'p50':>6s} {'p95':>6s} {'size%':>6s}"
         )
         rows = []
         for p in range(pose2d.num_persons):
@@ -116,15 +131,16 @@ def main() -> None:
             rows.append(r)
             print(
                 f"   {int(pose2d.track_ids[p]):4d} {present:6d} {r['walk']:5d} {r['torso']:7.1f}"
-                f" {r.get('p05', np.nan):9.2f} {r['p50']:6.2f} {r['p95']:6.2f}"
+                f" {r.get('p05', np.nan):9.2f} {r['p50']:6.2f} {r['p95']:6.2f} {r['size']:6.1f}"
             )
         walkers = [r for r in rows if r["walk"] >= 3]
-        med = {k: float(np.nanmedian([r[k] for r in walkers])) for k in ("torso", "p50", "p95")}
-        worst = {k: float(np.nanmax([r[k] for r in walkers])) for k in ("torso", "p50", "p95")}
+        med = {k: float(np.nanmedian([r[k] for r in walkers])) for k in KEYS}
+        worst = {k: float(np.nanmax([r[k] for r in walkers])) for k in KEYS}
         print(
             f"   {len(walkers)} of {len(rows)} lifted persons walk; medians over them (worst): "
             f"torso {med['torso']:.1f}° ({worst['torso']:.1f}), lowest ankle p50 "
-            f"{med['p50']:.2f} m ({worst['p50']:.2f}), p95 {med['p95']:.2f} m ({worst['p95']:.2f})"
+            f"{med['p50']:.2f} m ({worst['p50']:.2f}), p95 {med['p95']:.2f} m ({worst['p95']:.2f}), "
+            f"size drift {med['size']:.1f} % ({worst['size']:.1f})"
         )
 
 

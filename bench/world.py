@@ -43,6 +43,7 @@ sys.path.insert(0, str(REPO))
 from hgmamba_core.camera import world_to_camera  # noqa: E402
 from hgmamba_core.data.augment import detector_like_2d  # noqa: E402
 from hgmamba_core.data.virtual_camera import CameraRanges, sample_camera  # noqa: E402
+from hgmamba_core.skeleton import H36M_PARENTS  # noqa: E402
 from hgmamba_core.world import WorldConfig, place_in_world, rotation_from_up  # noqa: E402
 from hgmamba_core.world.floor import angle_deg  # noqa: E402
 
@@ -92,6 +93,8 @@ RULES: dict[str, dict] = {
     "all, σ 8": {"prior_sigma_deg": 8.0},
     "contact: stance": {"contact": "stance"},
     "guessed focal": {"focal_px": None},
+    "guessed, no rulers": {"focal_px": None, "rulers_guessed_focal": False},
+    "guessed, rulers 1.0": {"focal_px": None, "ruler_weight": 1.0},
     "guessed (before)": BEFORE | {"focal_px": None},
 }
 SHOWN = ("auto", "auto (before)", "fixed 10")  # per clip; every rule in the medians
@@ -148,6 +151,11 @@ def make_clip(data, seqs: tuple[str, ...], pitch: float, seed: int, frames: int)
     )  # fmt: skip
 
 
+def _body_size(joints: np.ndarray) -> np.ndarray:
+    """(F, 17, 3) -> (F,) summed bone lengths: a person's size in each frame."""
+    return np.linalg.norm(joints[:, 1:] - joints[:, list(H36M_PARENTS[1:])], axis=-1).sum(-1)
+
+
 def score(clip: Clip, joints: np.ndarray, est) -> dict[str, float]:
     """The four numbers of one clip and rule."""
     drift = []
@@ -160,11 +168,18 @@ def score(clip: Clip, joints: np.ndarray, est) -> dict[str, float]:
         spread = np.subtract(*np.percentile(low, [95, 5]))
         drift.append(abs(spread - np.subtract(*np.percentile(tru, [95, 5]))))
     root = np.linalg.norm(joints[:, :, 0] - clip.truth_aligned[:, :, 0], axis=-1)
+    sizes = []
+    for p in range(joints.shape[1]):
+        ratio = _body_size(joints[:, p]) / _body_size(clip.world[:, p])
+        ratio = ratio[np.isfinite(ratio)]
+        if ratio.size >= 10:
+            sizes.append(100.0 * (np.percentile(ratio, 90) / np.percentile(ratio, 10) - 1.0))
     return {
         "gravity": angle_deg(np.asarray(est.up_cam), clip.up_cam),
         "drift": max(drift) if drift else float("nan"),
         "height": 100.0 * abs(est.height_m - clip.height) / clip.height,
         "root": float(np.nanmean(root)),
+        "size": max(sizes) if sizes else float("nan"),
         "agree": est.floor_vs_body_up_deg,
         "claimed": est.gravity_std_deg,
     }
@@ -223,11 +238,14 @@ def table(title: str, rows: list[tuple[str, dict[str, dict]]]) -> None:
                 + (f" / {r['agree']:.1f}" if k == 0 and np.isfinite(r["agree"] or np.nan) else "")
             )
     print(f"\n   medians over {len(rows)} clips (worst clip in brackets)")
-    print(f"   {'rule':20s} {'gravity°':>15s} {'drift m':>15s} {'height %':>15s} {'root m':>13s}")
+    print(
+        f"   {'rule':20s} {'gravity°':>15s} {'drift m':>15s} {'height %':>15s} {'root m':>15s}"
+        f" {'size drift %':>15s}"
+    )
     for rule in RULES:
         vals = {
             m: np.array([res[rule][m] for _, res in rows], float)
-            for m in ("gravity", "drift", "height", "root")
+            for m in ("gravity", "drift", "height", "root", "size")
         }
         cells = [f"{np.nanmedian(v):6.2f} ({np.nanmax(v):6.2f})" for v in vals.values()]
         print(f"   {rule:20s} " + " ".join(f"{c:>15s}" for c in cells))

@@ -76,6 +76,10 @@ class WorldConfig:
     plane_sigma_deg: float = PLANE_SIGMA_DEG
     # people of constant size as vertical rulers (floor.ruler_info; only with a known focal)
     ruler_weight: float = RULER_WEIGHT
+    # the rulers also with a guessed focal length (fitted with the guess): without them a walk
+    # in depth grew by 62 % on vtest.avi (bench/demo_world.py: 15 % with them), and on
+    # bench/world.py's guessed-focal rows gravity and camera height improve (README)
+    rulers_guessed_focal: bool = True
     ruler_image_upright: bool = False  # True: rulers only where the 2D looks upright too
     same_floor: bool = True  # per-person (per stance) depth correction onto the shared floor
     # which frames' lowest ankle is put on the floor: "stance", "upright" or "all" (a short
@@ -221,7 +225,8 @@ def place_in_world(
         cams, conf, fps, kps, tilt_deg=cfg.tilt_deg, roll_deg=cfg.roll_deg,
         prior_sigma_deg=cfg.prior_sigma_deg, floor_percentile=cfg.floor_percentile,
         verticals=verts, use_floor=cfg.use_floor, rulers=rulers,
-        ruler_weight=cfg.ruler_weight, image=(size, focal), plane_sigma_deg=cfg.plane_sigma_deg,
+        ruler_weight=cfg.ruler_weight, rulers_any_focal=cfg.rulers_guessed_focal,
+        image=(size, focal), plane_sigma_deg=cfg.plane_sigma_deg,
         vertical_pitch=cfg.focal_px is not None and not source.startswith("default"),
     )  # fmt: skip
     up, height = sol.up_cam, sol.height_m

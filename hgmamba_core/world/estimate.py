@@ -171,6 +171,7 @@ def _solve_floor(
     vertical_pitch: bool = True,
     rulers: Rulers | None = None,
     ruler_weight: float = 0.0,
+    rulers_any_focal: bool = False,
     image: tuple[tuple[int, int], float] | None = None,
     plane_sigma_deg: float = 0.0,
 ) -> FloorSolution:
@@ -179,7 +180,9 @@ def _solve_floor(
     cams: per person (F, 17, 3) metres in the camera frame (roots placed); ankle_conf: per
     person (F, 2) 2D scores of the right and left ankle; keypoints: per person (F, 17, 2) px;
     verticals: the people's image axes (floor.vertical_lines), None to leave them out;
-    vertical_pitch: False when the focal length is a guess (their roll still counts).
+    vertical_pitch: False when the focal length is a guess (their roll still counts);
+    rulers_any_focal: the rulers count even then (they fix the horizon, which keeps a walking
+    person's size constant whatever the focal length).
     """
     notes: list[str] = []
     if not isinstance(tilt_deg, str):
@@ -235,7 +238,13 @@ def _solve_floor(
     else:
         cues.insert(0, "2D verticals")
     up0 = _map_normal(vinfo, prior, pw) if pw < 1e12 else prior
-    if rulers is not None and rulers.persons and ruler_weight > 0 and image and vertical_pitch:
+    if (
+        rulers is not None
+        and rulers.persons
+        and ruler_weight > 0
+        and image
+        and (vertical_pitch or rulers_any_focal)
+    ):
         rinfo, _ = ruler_info(rulers, image[0], image[1], up0, fps)
         vinfo = vinfo + ruler_weight * rinfo
         cues.insert(0, "people as rulers")
