@@ -26,8 +26,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hgmamba_core.skeleton import H36M_PARENTS  # noqa: E402
 from hgmamba_core.world import WorldConfig, place_in_world  # noqa: E402
+from hgmamba_core.world.frame import standing_height  # noqa: E402
 
 WALK_HEIGHTS_PER_S = 0.25  # a 1.3 m/s walk is ~0.8 heights/s across the image
 BENCH = Path(__file__).resolve().parent
@@ -61,10 +61,10 @@ def walking_frames(kp: np.ndarray, fps: float) -> np.ndarray:
 
 
 def size_drift(world: np.ndarray) -> float:
-    """How much one person's size changes over frames (F, 17, 3): p90 / p10 - 1 of the summed
-    bone lengths, in % (a person walking towards or away from the camera keeps their size)."""
-    bones = np.linalg.norm(world[:, 1:] - world[:, list(H36M_PARENTS[1:])], axis=-1).sum(-1)
-    return float(100.0 * (np.percentile(bones, 90) / np.percentile(bones, 10) - 1.0))
+    """How much one person's size changes over frames (F, 17, 3): p90 / p10 - 1 of the standing
+    height, in % (a person walking towards or away from the camera keeps their size)."""
+    h = standing_height(world)
+    return float(100.0 * (np.percentile(h, 90) / np.percentile(h, 10) - 1.0))
 
 
 def person_numbers(world: np.ndarray, walk: np.ndarray) -> dict[str, float]:

@@ -43,9 +43,9 @@ sys.path.insert(0, str(REPO))
 from hgmamba_core.camera import world_to_camera  # noqa: E402
 from hgmamba_core.data.augment import detector_like_2d  # noqa: E402
 from hgmamba_core.data.virtual_camera import CameraRanges, sample_camera  # noqa: E402
-from hgmamba_core.skeleton import H36M_PARENTS  # noqa: E402
 from hgmamba_core.world import WorldConfig, place_in_world, rotation_from_up  # noqa: E402
 from hgmamba_core.world.floor import angle_deg  # noqa: E402
+from hgmamba_core.world.frame import standing_height  # noqa: E402
 
 H36M = REPO.parent / "shared" / "data" / "h36m" / "h36m_3d_17j.npz"
 FPS = 25.0
@@ -151,11 +151,6 @@ def make_clip(data, seqs: tuple[str, ...], pitch: float, seed: int, frames: int)
     )  # fmt: skip
 
 
-def _body_size(joints: np.ndarray) -> np.ndarray:
-    """(F, 17, 3) -> (F,) summed bone lengths: a person's size in each frame."""
-    return np.linalg.norm(joints[:, 1:] - joints[:, list(H36M_PARENTS[1:])], axis=-1).sum(-1)
-
-
 def score(clip: Clip, joints: np.ndarray, est) -> dict[str, float]:
     """The four numbers of one clip and rule."""
     drift = []
@@ -170,7 +165,7 @@ def score(clip: Clip, joints: np.ndarray, est) -> dict[str, float]:
     root = np.linalg.norm(joints[:, :, 0] - clip.truth_aligned[:, :, 0], axis=-1)
     sizes = []
     for p in range(joints.shape[1]):
-        ratio = _body_size(joints[:, p]) / _body_size(clip.world[:, p])
+        ratio = standing_height(joints[:, p]) / standing_height(clip.world[:, p])
         ratio = ratio[np.isfinite(ratio)]
         if ratio.size >= 10:
             sizes.append(100.0 * (np.percentile(ratio, 90) / np.percentile(ratio, 10) - 1.0))

@@ -74,10 +74,10 @@ class WorldConfig:
     reorient: bool = True
     # the floor plane's tilt from the lifted feet is never surer than this (0: no cap)
     plane_sigma_deg: float = PLANE_SIGMA_DEG
-    # people of constant size as vertical rulers (floor.ruler_info; only with a known focal)
+    # people of constant size as vertical rulers (floor.ruler_info)
     ruler_weight: float = RULER_WEIGHT
     # the rulers also with a guessed focal length (fitted with the guess): without them a walk
-    # in depth grew by 62 % on vtest.avi (bench/demo_world.py: 15 % with them), and on
+    # in depth grew by 54 % on vtest.avi (bench/demo_world.py: 32 % with them), and on
     # bench/world.py's guessed-focal rows gravity and camera height improve (README)
     rulers_guessed_focal: bool = True
     ruler_image_upright: bool = False  # True: rulers only where the 2D looks upright too

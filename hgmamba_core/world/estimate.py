@@ -181,8 +181,8 @@ def _solve_floor(
     person (F, 2) 2D scores of the right and left ankle; keypoints: per person (F, 17, 2) px;
     verticals: the people's image axes (floor.vertical_lines), None to leave them out;
     vertical_pitch: False when the focal length is a guess (their roll still counts);
-    rulers_any_focal: the rulers count even then (they fix the horizon, which keeps a walking
-    person's size constant whatever the focal length).
+    rulers_any_focal: the rulers count even then, fitted with the guess (their pitch is then
+    off with the focal length, but their floor keeps a walking person one size).
     """
     notes: list[str] = []
     if not isinstance(tilt_deg, str):
