@@ -190,7 +190,7 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed for weights, data order and augmentation.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     amp: Annotated[
-        bool, typer.Option("--amp", help="bf16 autocast on CUDA (off by default: not faster here).")
+        bool, typer.Option("--amp", help="bf16 autocast (CUDA or a CPU with AVX512-BF16).")
     ] = False,
     eval_every: Annotated[
         int, typer.Option(help="Quick test evaluation every k epochs (0 = never).")

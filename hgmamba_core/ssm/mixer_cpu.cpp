@@ -50,6 +50,7 @@ struct MixerArgs {
   const int32_t* order;
   float* out;
   int64_t b, L, G, d, R, n, ld;
+  int low;  // 1: the AVX-512 16-state scan may use the degree-3 2^x (kExp2Poly3)
 };
 
 #if defined(__SSE2__)
@@ -111,16 +112,21 @@ struct MixerBlock {
 #if defined(__AVX512F__)
 // 2^x for 16 lanes: the scalar vexp2's rounding and polynomial, with vscalefps doing the 2^k
 // (no clamp needed: very negative x gives 0, and x <= 0 here). A degree-5 minimax polynomial
-// (one FMA fewer) measured no faster on this kernel, so the two stay identical.
+// (one FMA fewer) measured no faster on this kernel, so the two stay identical. Low: the
+// degree-3 polynomial (three FMAs fewer; relative error 1e-4, for bf16 callers).
+template <bool Low>
 inline __m512 vexp2_16(__m512 x) {
   const __m512 k = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 f = _mm512_sub_ps(x, k);
-  __m512 p = _mm512_set1_ps(kExp2Poly[0]);
-  for (int j = 1; j < 7; ++j) p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kExp2Poly[j]));
+  const float* c = Low ? kExp2Poly3 : kExp2Poly;
+  const int deg = Low ? 3 : 6;
+  __m512 p = _mm512_set1_ps(c[0]);
+  for (int j = 1; j <= deg; ++j) p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(c[j]));
   return _mm512_scalef_ps(p, k);
 }
 
 // The vector ops the width-generic softplus needs, for 16 lanes.
+template <bool Low>
 struct Lanes16 {
   using V = __m512;
   static V set1(float x) { return _mm512_set1_ps(x); }
@@ -131,11 +137,12 @@ struct Lanes16 {
   static V max(V a, V b) { return _mm512_max_ps(a, b); }
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V abs(V x) { return _mm512_abs_ps(x); }
-  static V exp2(V x) { return vexp2_16(x); }
+  static V exp2(V x) { return vexp2_16<Low>(x); }
 };
 
 // One direction of one scan, n = 16: the 16 states live in registers, everything per token
 // is a handful of vector ops (masked loads for the last, partial channel block).
+template <bool Low>
 void mixer_scan_dir16(const MixerArgs& a, const MixerBlock& blk, int64_t bi, int64_t g,
                       int64_t c0, int64_t valid, int dir) {
   const int64_t k = 2 * g + dir;
@@ -161,7 +168,7 @@ void mixer_scan_dir16(const MixerArgs& a, const MixerBlock& blk, int64_t bi, int
     __m512 raw = bias;
     for (int64_t r = 0; r < R; ++r)
       raw = _mm512_fmadd_ps(_mm512_set1_ps(q[r]), _mm512_load_ps(blk.wd + r * W), raw);
-    const __m512 dtv = softplus_v<Lanes16>(raw);
+    const __m512 dtv = softplus_v<Lanes16<Low>>(raw);
     const __m512 dtu = _mm512_mul_ps(dtv, uv);
     __m512 acc[4] = {_mm512_mul_ps(Dv, uv), _mm512_setzero_ps(), _mm512_setzero_ps(),
                      _mm512_setzero_ps()};
@@ -169,7 +176,7 @@ void mixer_scan_dir16(const MixerArgs& a, const MixerBlock& blk, int64_t bi, int
     const float* Cq = q + R + 16;
 #pragma GCC unroll 16
     for (int i = 0; i < 16; ++i) {
-      const __m512 decay = vexp2_16(_mm512_mul_ps(dtv, _mm512_load_ps(blk.A2 + i * W)));
+      const __m512 decay = vexp2_16<Low>(_mm512_mul_ps(dtv, _mm512_load_ps(blk.A2 + i * W)));
       h[i] = _mm512_fmadd_ps(decay, h[i], _mm512_mul_ps(dtu, _mm512_set1_ps(Bq[i])));
       acc[i & 3] = _mm512_fmadd_ps(_mm512_set1_ps(Cq[i]), h[i], acc[i & 3]);
     }
@@ -357,7 +364,10 @@ void mixer_task(const MixerArgs& a, MixerBlock& blk, int64_t task, int64_t nblk)
     blk.setup(a, 2 * g + dir, c0, valid);
 #if defined(__AVX512F__)
     if (a.n == 16) {
-      mixer_scan_dir16(a, blk, bi, g, c0, valid, dir);
+      if (a.low)
+        mixer_scan_dir16<true>(a, blk, bi, g, c0, valid, dir);
+      else
+        mixer_scan_dir16<false>(a, blk, bi, g, c0, valid, dir);
       continue;
     }
 #elif defined(__AVX2__) && defined(__FMA__)
@@ -433,13 +443,16 @@ extern "C" {
 enum { kOk = 0, kBadSizes = 1, kBadOrder = 2, kFailed = 3 };
 
 // Layouts as in the comment above MixerArgs (all contiguous float32, order int32); out must not
-// alias any input. threads: how many threads to use (torch.get_num_threads()).
+// alias any input. threads: how many threads to use (torch.get_num_threads()). low: 1 lets the
+// AVX-512 16-state scan use a 2^x of relative error 1e-4 (the caller's results go on in bf16);
+// the other builds compute as with 0.
 __attribute__((visibility("default"))) int hgmamba_mixer_forward(
     const float* proj, const int32_t* order, const float* A2,
     const float* wdt, const float* dt_bias, const float* dskip, const float* gate, float* out,
     int64_t b, int64_t L, int64_t G, int64_t d, int64_t R, int64_t n, int64_t ld,
-    int32_t threads) {
-  const MixerArgs a{proj, A2, wdt, dt_bias, dskip, gate, order, out, b, L, G, d, R, n, ld};
+    int32_t threads, int32_t low) {
+  const MixerArgs a{proj, A2, wdt, dt_bias, dskip, gate, order, out, b, L, G, d, R, n, ld,
+                    low ? 1 : 0};
   const int bad = check_args(a);
   if (bad != kOk) return bad;
   try {

@@ -58,8 +58,8 @@ class MixerKernel:
     simd: str  # "avx512", "avx2" or "" (the portable loops)
     openmp: bool  # its threads are torch's OpenMP team (else std::thread)
 
-    def __call__(self, *ptrs: int, sizes: tuple[int, ...], threads: int) -> int:
-        return self.lib.hgmamba_mixer_forward(*ptrs, *sizes, threads)
+    def __call__(self, *ptrs: int, sizes: tuple[int, ...], threads: int, low: bool = False) -> int:
+        return self.lib.hgmamba_mixer_forward(*ptrs, *sizes, threads, int(low))
 
 
 def compiler() -> list[str] | None:
@@ -141,7 +141,7 @@ def _compile(cxx: list[str], flags: list[str], target: Path) -> None:
 def _open(path: Path) -> MixerKernel:
     lib = ctypes.CDLL(str(path))
     fn = lib.hgmamba_mixer_forward
-    fn.argtypes = [_P] * 8 + [_I] * 7 + [ctypes.c_int32]
+    fn.argtypes = [_P] * 8 + [_I] * 7 + [ctypes.c_int32, ctypes.c_int32]
     fn.restype = ctypes.c_int
     lib.hgmamba_mixer_simd.restype = ctypes.c_int
     lib.hgmamba_mixer_openmp.restype = ctypes.c_int
@@ -241,10 +241,13 @@ def mixer_forward(
     dt_bias: torch.Tensor,
     dskip: torch.Tensor,
     gate: torch.Tensor,
+    low_precision: bool = False,
 ) -> torch.Tensor:
     """All scans of one shuffle-Mamba block, (N, G, d) out (layouts: mixer_cpu.cpp; proj holds
     u and the x_proj output with their biases added). Checks shapes, dtypes and the token
-    order here (ValueError, one line), then calls the kernel."""
+    order here (ValueError, one line), then calls the kernel. low_precision: the caller goes
+    on in bf16, so the AVX-512 build may use its 2^x of relative error 1e-4 (others ignore
+    it)."""
     kernel = load()
     if kernel is None:
         raise RuntimeError("the CPU eval kernel is not available here")
@@ -289,6 +292,7 @@ def mixer_forward(
         *(t.data_ptr() for t in ptrs),
         sizes=(n_rows // L, L, G, d, R, n, ld),
         threads=torch.get_num_threads(),
+        low=low_precision,
     )
     if code:
         raise RuntimeError(f"mixer kernel: {ERRORS.get(code, f'error {code}')}")

@@ -26,6 +26,13 @@ constexpr float kExp2Poly5[6] = {1.2943458277732134e-3f, 9.669600054621696e-3f,
                                  5.551628768444061e-2f, 2.4022245407104492e-1f,
                                  6.931464672088623e-1f, 1.0f};
 
+// Degree 3, for callers whose results go on in bf16 (fast_eval under CPU bf16 autocast):
+// 2^f ~ 1 + f q(f) on [-0.5, 0.5], exact at f = 0 so that decays near 1 (long memories) carry
+// no steady bias; relative error 1.0e-4, 40x under bf16's 2^-8 (fitted for it, Lawson's
+// minimax iteration).
+constexpr float kExp2Poly3[4] = {5.500892177224159e-2f, 2.422109693288803e-1f,
+                                 6.932829022407532e-1f, 1.0f};
+
 // 2^x the compiler can vectorize (libm's exp2f is a scalar call). Round to nearest by the
 // 1.5 * 2^23 trick, then a degree-6 Taylor polynomial of 2^f on [-0.5, 0.5] (relative error
 // < 2e-7); exactly 0 below 2^-126 (no denormals), saturating at 2^127. The scan's decays are
