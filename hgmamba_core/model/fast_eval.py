@@ -346,24 +346,27 @@ def _mamba(x: torch.Tensor, h: torch.Tensor, p: MambaPack, order: torch.Tensor) 
     gate = F.gelu(torch.addcmul(p.ln_b, gate, p.ln_w)).float().contiguous()
     act = _linear(h, p.w_act, p.b_act, gelu=True).view(n, 4, p.inner_pad)
     act[:, :, i] = 1.0  # the ones column: the GEMM adds the bias (the kernel adds none)
-    scan_in = _scan_projections(act, p.w_scan)
+    scan_in = _scan_projections(act, p.w_scan, p.a2.shape[-1])
     low = act.dtype == torch.bfloat16  # under bf16 autocast: a 2^x of bf16 accuracy will do
     y = mixer_kernel.mixer_forward(scan_in, order, p.a2, p.wdt, p.dt_bias, p.dskip, gate, low)
     x = _linear_residual(x, y.view(n, 2 * i).to(act.dtype), p.w_out, p.b_out)
     return _mlp(x, p.mlp)
 
 
-def _scan_projections(act: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """(N, 4, K) x (4, K, ld) -> float32 (4, N, ld), the kernel's input: four GEMMs reading
-    act in place, in act's dtype (bf16 under autocast, as the modules' x_proj / dt_proj), into
-    one float32 buffer. Measured, 1 thread, (3672, 104) x (104, 136): a bmm over the strided
-    act.transpose(0, 1) 12.1 ms against 5.4 for these with AVX-512 (6.2 against 5.5 with
-    oneDNN and MKL held to AVX2); in bf16 1.1 ms."""
-    out = torch.empty(4, act.shape[0], w.shape[-1], dtype=torch.float32, device=act.device)
+def _scan_projections(act: torch.Tensor, w: torch.Tensor, n_state: int) -> torch.Tensor:
+    """(N, 4, K) x (4, K, ld) -> (4, N, ld), the kernel's input: four GEMMs reading act in
+    place, in act's dtype (bf16 under autocast, as the modules' x_proj / dt_proj), into one
+    buffer, float32 unless the kernel reads bf16. Measured, 1 thread, (3672, 104) x (104, 136):
+    a bmm over the strided act.transpose(0, 1) 12.1 ms against 5.4 for these with AVX-512
+    (6.2 against 5.5 with oneDNN and MKL held to AVX2); in bf16 1.3 ms, 2.2 with the copy to
+    float32."""
+    low = act.dtype == torch.bfloat16
+    dt = act.dtype if not low or mixer_kernel.reads_bf16(n_state) else torch.float32
+    out = torch.empty(4, act.shape[0], w.shape[-1], dtype=dt, device=act.device)
     with torch.autocast("cpu", enabled=False):
         w = w.to(act.dtype)
         for k in range(4):
-            if act.dtype == torch.float32:
+            if dt == act.dtype:
                 torch.mm(act[:, k], w[k], out=out[k])
             else:
                 out[k].copy_(torch.mm(act[:, k], w[k]))

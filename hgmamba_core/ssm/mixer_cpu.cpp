@@ -9,6 +9,7 @@
 // halved this kernel's speed on 2 cores. The caller passes torch's thread count.
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <system_error>
 #include <thread>
@@ -47,6 +48,7 @@ inline typename S::V softplus_v(typename S::V x) {
 // so no two tasks write the same output and no flips or transposes are needed.
 struct MixerArgs {
   const float *proj, *A2, *wdt, *dtb, *dskip, *gate;
+  const uint16_t* proj16;  // the same rows as bf16 bit patterns (then proj is null), or null
   const int32_t* order;
   float* out;
   int64_t b, L, G, d, R, n, ld;
@@ -58,12 +60,15 @@ constexpr int64_t kAhead = 6;  // prefetch distance in tokens: temporal-first st
 
 // Prefetch what the scan will read at sequence position s: the projection row's u (from channel
 // c) and dt/B/C parts, and the gate and output rows (gate, out: already offset to the block).
-inline void prefetch_token(const MixerArgs& a, const float* P, const int32_t* ord, int64_t bi,
+template <class T>
+inline void prefetch_token(const MixerArgs& a, const T* P, const int32_t* ord, int64_t bi,
                            int64_t s, int64_t c, const float* gate, const float* out) {
   const int64_t row = bi * a.L + ord[s];
   const char* pa = reinterpret_cast<const char*>(P + row * a.ld);
-  _mm_prefetch(pa + 4 * c, _MM_HINT_T0);
-  for (int64_t off = 0; off < 192; off += 64) _mm_prefetch(pa + 4 * a.d + off, _MM_HINT_T0);
+  _mm_prefetch(pa + sizeof(T) * c, _MM_HINT_T0);
+  const int64_t tail = int64_t(sizeof(T)) * 48;  // 16 dt, 16 B, 16 C values at most (R <= 16)
+  for (int64_t off = 0; off < tail; off += 64)
+    _mm_prefetch(pa + sizeof(T) * a.d + off, _MM_HINT_T0);
   _mm_prefetch(reinterpret_cast<const char*>(gate + row * a.G * a.d), _MM_HINT_T0);
   _mm_prefetch(reinterpret_cast<const char*>(out + row * a.G * a.d), _MM_HINT_T0);
 }
@@ -140,11 +145,35 @@ struct Lanes16 {
   static V exp2(V x) { return vexp2_16<Low>(x); }
 };
 
+// 16 lanes of a projection row (masked), as float; bf16 rows (bit patterns) widened.
+inline __m512 proj_load16(__mmask16 mask, const float* p) { return _mm512_maskz_loadu_ps(mask, p); }
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+inline __m512 proj_load16(__mmask16 mask, const uint16_t* p) {
+  const __m512i w = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mask, p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+}
+#endif
+
+// A token's dt, B and C values (count <= 48) as floats the scan broadcasts from memory: float
+// rows in place; bf16 rows widened into buf first (three vector stores: broadcasting each of
+// the 36 values straight from bf16 bits took more time than the float rows saved).
+inline const float* token_values(const float* q, int64_t, float*) { return q; }
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+inline const float* token_values(const uint16_t* q, int64_t count, float* buf) {
+  for (int64_t o = 0; o < count; o += 16) {
+    const int64_t m = std::min<int64_t>(16, count - o);
+    _mm512_store_ps(buf + o, proj_load16(__mmask16((1u << m) - 1u), q + o));
+  }
+  return buf;
+}
+#endif
+
 // One direction of one scan, n = 16: the 16 states live in registers, everything per token
-// is a handful of vector ops (masked loads for the last, partial channel block).
-template <bool Low>
-void mixer_scan_dir16(const MixerArgs& a, const MixerBlock& blk, int64_t bi, int64_t g,
-                      int64_t c0, int64_t valid, int dir) {
+// is a handful of vector ops (masked loads for the last, partial channel block). T: float or
+// bf16 (uint16_t bits) projection rows; Low: the degree-3 2^x.
+template <bool Low, class T>
+void mixer_scan_dir16(const MixerArgs& a, const T* proj, const MixerBlock& blk, int64_t bi,
+                      int64_t g, int64_t c0, int64_t valid, int dir) {
   const int64_t k = 2 * g + dir;
   const int64_t L = a.L, ld = a.ld, d = a.d, R = a.R;
   const int64_t GD = a.G * a.d;
@@ -153,18 +182,19 @@ void mixer_scan_dir16(const MixerArgs& a, const MixerBlock& blk, int64_t bi, int
   const __m512 bias = _mm512_load_ps(blk.bias);
   __m512 h[16];
   for (int i = 0; i < 16; ++i) h[i] = _mm512_setzero_ps();
-  const float* P = a.proj + k * a.b * L * ld;
+  const T* P = proj + k * a.b * L * ld;
   const int32_t* ord = a.order + g * L;
   const float* gate = a.gate + g * d + c0;
   float* out = a.out + g * d + c0;
   for (int64_t step = 0; step < L; ++step) {
     const int64_t s = dir ? L - 1 - step : step;
     const int64_t row = bi * L + ord[s];
-    const float* pr = P + row * ld;
+    const T* pr = P + row * ld;
     if (step + kAhead < L)
       prefetch_token(a, P, ord, bi, dir ? L - 1 - step - kAhead : step + kAhead, c0, gate, out);
-    const float* q = pr + d;  // dt values, then 16 B, then 16 C
-    const __m512 uv = _mm512_maskz_loadu_ps(mask, pr + c0);
+    alignas(64) float buf[48];
+    const float* q = token_values(pr + d, R + 32, buf);  // dt values, then 16 B, then 16 C
+    const __m512 uv = proj_load16(mask, pr + c0);
     __m512 raw = bias;
     for (int64_t r = 0; r < R; ++r)
       raw = _mm512_fmadd_ps(_mm512_set1_ps(q[r]), _mm512_load_ps(blk.wd + r * W), raw);
@@ -189,6 +219,24 @@ void mixer_scan_dir16(const MixerArgs& a, const MixerBlock& blk, int64_t bi, int
       _mm512_mask_storeu_ps(orow, mask, _mm512_add_ps(_mm512_maskz_loadu_ps(mask, orow), gy));
     }
   }
+}
+
+// The 16-state scan with the caller's choices (precision of 2^x, projection element type).
+inline void mixer_scan16(const MixerArgs& a, const MixerBlock& blk, int64_t bi, int64_t g,
+                         int64_t c0, int64_t valid, int dir) {
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+  if (a.proj16) {
+    if (a.low)
+      mixer_scan_dir16<true>(a, a.proj16, blk, bi, g, c0, valid, dir);
+    else
+      mixer_scan_dir16<false>(a, a.proj16, blk, bi, g, c0, valid, dir);
+    return;
+  }
+#endif
+  if (a.low)
+    mixer_scan_dir16<true>(a, a.proj, blk, bi, g, c0, valid, dir);
+  else
+    mixer_scan_dir16<false>(a, a.proj, blk, bi, g, c0, valid, dir);
 }
 #endif
 
@@ -364,10 +412,7 @@ void mixer_task(const MixerArgs& a, MixerBlock& blk, int64_t task, int64_t nblk)
     blk.setup(a, 2 * g + dir, c0, valid);
 #if defined(__AVX512F__)
     if (a.n == 16) {
-      if (a.low)
-        mixer_scan_dir16<true>(a, blk, bi, g, c0, valid, dir);
-      else
-        mixer_scan_dir16<false>(a, blk, bi, g, c0, valid, dir);
+      mixer_scan16(a, blk, bi, g, c0, valid, dir);
       continue;
     }
 #elif defined(__AVX2__) && defined(__FMA__)
@@ -439,20 +484,34 @@ int check_args(const MixerArgs& a) {
 
 extern "C" {
 
+// 1 when this build's 16-state scan reads bf16 projections (AVX-512 with BW and VL), else 0.
+__attribute__((visibility("default"))) int hgmamba_mixer_bf16() {
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+  return 1;
+#else
+  return 0;
+#endif
+}
+
 // Error codes of hgmamba_mixer_forward.
 enum { kOk = 0, kBadSizes = 1, kBadOrder = 2, kFailed = 3 };
 
 // Layouts as in the comment above MixerArgs (all contiguous float32, order int32); out must not
-// alias any input. threads: how many threads to use (torch.get_num_threads()). low: 1 lets the
-// AVX-512 16-state scan use a 2^x of relative error 1e-4 (the caller's results go on in bf16);
-// the other builds compute as with 0.
+// alias any input. threads: how many threads to use (torch.get_num_threads()). flags: bit 0
+// lets the AVX-512 16-state scan use a 2^x of relative error 1e-4 (the caller's results go on
+// in bf16; the other builds compute as without it); bit 1: proj holds bf16 values (only where
+// hgmamba_mixer_bf16() is 1 and n = 16, else kBadSizes).
 __attribute__((visibility("default"))) int hgmamba_mixer_forward(
-    const float* proj, const int32_t* order, const float* A2,
+    const void* proj, const int32_t* order, const float* A2,
     const float* wdt, const float* dt_bias, const float* dskip, const float* gate, float* out,
     int64_t b, int64_t L, int64_t G, int64_t d, int64_t R, int64_t n, int64_t ld,
-    int32_t threads, int32_t low) {
-  const MixerArgs a{proj, A2, wdt, dt_bias, dskip, gate, order, out, b, L, G, d, R, n, ld,
-                    low ? 1 : 0};
+    int32_t threads, int32_t flags) {
+  const bool bf16 = flags & 2;
+  if (bf16 && !(hgmamba_mixer_bf16() && n == 16)) return kBadSizes;
+  const MixerArgs a{bf16 ? nullptr : static_cast<const float*>(proj),
+                    A2, wdt, dt_bias, dskip, gate,
+                    bf16 ? static_cast<const uint16_t*>(proj) : nullptr,
+                    order, out, b, L, G, d, R, n, ld, flags & 1};
   const int bad = check_args(a);
   if (bad != kOk) return bad;
   try {

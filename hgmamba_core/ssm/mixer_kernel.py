@@ -57,9 +57,13 @@ class MixerKernel:
     path: Path
     simd: str  # "avx512", "avx2" or "" (the portable loops)
     openmp: bool  # its threads are torch's OpenMP team (else std::thread)
+    bf16: bool = False  # its 16-state scan reads bf16 projections (AVX-512 BW + VL builds)
 
-    def __call__(self, *ptrs: int, sizes: tuple[int, ...], threads: int, low: bool = False) -> int:
-        return self.lib.hgmamba_mixer_forward(*ptrs, *sizes, threads, int(low))
+    def __call__(
+        self, *ptrs: int, sizes: tuple[int, ...], threads: int, low: bool = False,
+        proj_bf16: bool = False,
+    ) -> int:  # fmt: skip
+        return self.lib.hgmamba_mixer_forward(*ptrs, *sizes, threads, int(low) | 2 * proj_bf16)
 
 
 def compiler() -> list[str] | None:
@@ -145,8 +149,11 @@ def _open(path: Path) -> MixerKernel:
     fn.restype = ctypes.c_int
     lib.hgmamba_mixer_simd.restype = ctypes.c_int
     lib.hgmamba_mixer_openmp.restype = ctypes.c_int
+    lib.hgmamba_mixer_bf16.restype = ctypes.c_int
     simd = SIMD_NAMES.get(lib.hgmamba_mixer_simd(), "")
-    return MixerKernel(lib, path, simd, bool(lib.hgmamba_mixer_openmp()))
+    return MixerKernel(
+        lib, path, simd, bool(lib.hgmamba_mixer_openmp()), bool(lib.hgmamba_mixer_bf16())
+    )
 
 
 def _build(cxx: list[str], flags: list[str], target: Path, announce) -> None:
@@ -224,6 +231,12 @@ def available() -> bool:
     return load() is not None
 
 
+def reads_bf16(n: int) -> bool:
+    """The loaded kernel reads bf16 projections for state size n (else pass float32)."""
+    kernel = load()
+    return kernel is not None and kernel.bf16 and n == 16
+
+
 def _check(name: str, t: torch.Tensor, dtype: torch.dtype, ndim: int) -> None:
     if t.device.type != "cpu" or t.dtype != dtype or not t.is_contiguous() or t.dim() != ndim:
         raise ValueError(
@@ -247,12 +260,15 @@ def mixer_forward(
     u and the x_proj output with their biases added). Checks shapes, dtypes and the token
     order here (ValueError, one line), then calls the kernel. low_precision: the caller goes
     on in bf16, so the AVX-512 build may use its 2^x of relative error 1e-4 (others ignore
-    it)."""
+    it). proj may be bf16 (read as such where `reads_bf16(n)`, else widened here first)."""
     kernel = load()
     if kernel is None:
         raise RuntimeError("the CPU eval kernel is not available here")
     f32 = torch.float32
-    for name, t, nd in (("proj", proj, 3), ("A2", A2, 3), ("wdt", wdt, 3), ("gate", gate, 3),
+    if proj.dtype == torch.bfloat16 and not reads_bf16(A2.shape[-1] if A2.dim() == 3 else 0):
+        proj = proj.float()
+    _check("proj", proj, torch.bfloat16 if proj.dtype == torch.bfloat16 else f32, 3)
+    for name, t, nd in (("A2", A2, 3), ("wdt", wdt, 3), ("gate", gate, 3),
                         ("dt_bias", dt_bias, 2), ("dskip", dskip, 2)):  # fmt: skip
         _check(name, t, f32, nd)
     _check("order", order, torch.int32, 2)
@@ -293,6 +309,7 @@ def mixer_forward(
         sizes=(n_rows // L, L, G, d, R, n, ld),
         threads=torch.get_num_threads(),
         low=low_precision,
+        proj_bf16=proj.dtype == torch.bfloat16,
     )
     if code:
         raise RuntimeError(f"mixer kernel: {ERRORS.get(code, f'error {code}')}")
