@@ -117,6 +117,21 @@ def test_bfloat16_autocast_no_worse_than_the_modules():
     assert (fast - y32).abs().max() <= 1.5 * (slow - y32).abs().max()
 
 
+def test_bfloat16_autocast_without_onednn_bf16_runs_the_plain_ops(monkeypatch):
+    """Where oneDNN cannot run bf16 linears (an AVX2 CPU, or its ISA capped), autocast still
+    works: the plain ops, to the same accuracy as the modules."""
+    model = _model("xs")
+    x = _input(2, 27)
+    y32 = _slow(model, x)
+    monkeypatch.setattr(fast_eval, "_onednn_bf16_linear", lambda: False)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert fast_eval._gemm_dtype(x) is None
+        fast = model(x).float()
+        monkeypatch.setattr(fast_eval, "fast_path_available", lambda *a: False)
+        slow = model(x).float()
+    assert (fast - y32).abs().max() <= 1.5 * (slow - y32).abs().max()
+
+
 def test_kernel_rejects_bad_order():
     z = torch.zeros
     args = [z(4, 6, 40), torch.tensor([[0, 1, 2], [0, 1, 3]], dtype=torch.int32)]

@@ -306,8 +306,25 @@ def _gemm_dtype(x: torch.Tensor) -> torch.dtype | None:
     if not _onednn_linear():
         return None
     if torch.is_autocast_enabled("cpu"):
-        return torch.bfloat16 if torch.get_autocast_dtype("cpu") == torch.bfloat16 else None
+        bf16 = torch.get_autocast_dtype("cpu") == torch.bfloat16 and _onednn_bf16_linear()
+        return torch.bfloat16 if bf16 else None
     return torch.float32 if x.dtype == torch.float32 else None
+
+
+@functools.cache
+def _onednn_bf16_linear() -> bool:
+    """oneDNN runs bf16 linears with epilogues here: it does on AVX-512 CPUs, but where its ISA
+    is capped at AVX2 (no bf16 support: `ONEDNN_MAX_CPU_ISA`, or such a CPU) the call raises
+    "could not create a primitive descriptor", so one tiny call decides."""
+    a = torch.ones(2, 8, dtype=torch.bfloat16)
+    w = torch.ones(4, 8, dtype=torch.bfloat16)
+    b = torch.zeros(4, dtype=torch.bfloat16)
+    try:
+        torch.ops.mkldnn._linear_pointwise(a, w, b, "gelu", [], "none")
+        torch.ops.mkldnn._linear_pointwise(a, w, b, "tanh", [], "")
+    except RuntimeError:
+        return False
+    return True
 
 
 def _linear(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, gelu: bool = False, tanh=False):
