@@ -25,7 +25,8 @@ def evaluate(
         Path | None,
         typer.Option(
             help="Lifter checkpoint (.pt); default: the shipped benchmark file"
-            " assets/weights/hgmamba_xs_h36m.pt."
+            " assets/weights/hgmamba_xs_h36m.pt (with --two-d sh: hgmamba_xs_h36m_sh.pt, the"
+            " file fine-tuned on SH 2D, where it ships)."
         ),
     ] = None,
     dataset: Annotated[str, typer.Option(help="h36m or 3dhp.")] = "h36m",
@@ -59,9 +60,9 @@ def evaluate(
     if batch_size < 1:
         raise HGMambaError("--batch-size must be >= 1")
     if checkpoint is None:
-        from hgmamba_core.pipeline import default_checkpoint_name, find_asset
+        from hgmamba_core.pipeline import eval_checkpoint
 
-        checkpoint = find_asset(Path("weights") / default_checkpoint_name("xs"))
+        checkpoint = eval_checkpoint(dataset, two_d.lower())
         if checkpoint is None:
             raise HGMambaError("no --checkpoint given and no shipped hgmamba_xs_h36m.pt")
     if not checkpoint.is_file():

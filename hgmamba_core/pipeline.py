@@ -55,6 +55,25 @@ def default_checkpoint_name(variant: str) -> str:
     return f"hgmamba_{variant}_h36m.pt"
 
 
+def sh_checkpoint_name(variant: str) -> str:
+    """The benchmark file fine-tuned on Stacked Hourglass 2D: `eval --two-d sh` prefers it when
+    shipped (the paper, too, trains one set of weights per 2D source)."""
+    return f"hgmamba_{variant}_h36m_sh.pt"
+
+
+def eval_checkpoint(dataset: str, two_d: str, variant: str = "xs") -> Path | None:
+    """The shipped file `hgmamba eval` uses without --checkpoint: on Human3.6M with SH 2D the SH
+    file where it ships, else the benchmark file; None when neither is there."""
+    names = [default_checkpoint_name(variant)]
+    if dataset == "h36m" and two_d == "sh":
+        names.insert(0, sh_checkpoint_name(variant))
+    for name in names:
+        found = find_asset(Path("weights") / name)
+        if found is not None:
+            return found
+    return None
+
+
 def wild_checkpoint_name(variant: str) -> str:
     """The wild-recipe file (virtual cameras, detector-like 2D): `lift` prefers it when shipped."""
     return f"hgmamba_{variant}_wild.pt"

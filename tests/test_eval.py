@@ -207,3 +207,22 @@ def test_shipped_wild_weights_beat_the_benchmark_file_on_unfamiliar_views(h36m_d
         for p in (wild, bench)
     }
     assert p1[wild.name] < 0.7 * p1[bench.name], p1
+
+
+def test_eval_default_checkpoint_follows_the_2d_source(tmp_path, monkeypatch):
+    """Without --checkpoint, `eval --two-d sh` takes the SH-fine-tuned file where it ships and
+    every other source (or dataset) the benchmark file; no SH file: the benchmark file."""
+    from hgmamba_core import pipeline
+    from hgmamba_core.pipeline import eval_checkpoint
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    bench, sh = weights / "hgmamba_xs_h36m.pt", weights / "hgmamba_xs_h36m_sh.pt"
+    bench.write_bytes(b"x")
+    sh.write_bytes(b"x")
+    monkeypatch.setattr(pipeline, "assets_dirs", lambda: [tmp_path])  # not the repo's assets
+    assert eval_checkpoint("h36m", "sh") == sh.resolve()
+    assert eval_checkpoint("h36m", "gt") == bench.resolve()
+    assert eval_checkpoint("3dhp", "sh") == bench.resolve()
+    sh.unlink()
+    assert eval_checkpoint("h36m", "sh") == bench.resolve()
