@@ -44,9 +44,16 @@ DEMO_DETECTOR_MODE = "full"  # the demo's crowd: README Speed, "tracking by crop
 
 
 def find_asset(rel: Path | str) -> Path | None:
+    return find_first_asset([rel])
+
+
+def find_first_asset(rels: list[Path | str]) -> Path | None:
+    """Per assets folder in order, the first of `rels` it holds (so a $HGMAMBA_ASSETS folder's
+    own files win over the checkout's preferred ones)."""
     for d in assets_dirs():
-        if (d / rel).is_file():
-            return (d / rel).resolve()
+        for rel in rels:
+            if (d / rel).is_file():
+                return (d / rel).resolve()
     return None
 
 
@@ -67,11 +74,7 @@ def eval_checkpoint(dataset: str, two_d: str, variant: str = "xs") -> Path | Non
     names = [default_checkpoint_name(variant)]
     if dataset == "h36m" and two_d == "sh":
         names.insert(0, sh_checkpoint_name(variant))
-    for name in names:
-        found = find_asset(Path("weights") / name)
-        if found is not None:
-            return found
-    return None
+    return find_first_asset([Path("weights") / name for name in names])
 
 
 def wild_checkpoint_name(variant: str) -> str:
@@ -259,11 +262,8 @@ def resolve_checkpoint(variant: str | None, checkpoint: Path | None) -> tuple[st
             raise HGMambaError(f"checkpoint not found: {checkpoint}")
         return name, checkpoint
     weights = Path("weights") / default_checkpoint_name(name)
-    shipped = None
-    for d in assets_dirs():  # per assets folder: its wild file first, then its benchmark file
-        for rel in (Path("weights") / wild_checkpoint_name(name), weights):
-            if shipped is None and (d / rel).is_file():
-                shipped = (d / rel).resolve()
+    # per assets folder: its wild file first, then its benchmark file
+    shipped = find_first_asset([Path("weights") / wild_checkpoint_name(name), weights])
     if shipped is None:
         cmd, best = train_command(name)
         where = (

@@ -265,12 +265,12 @@ def mixer_forward(
     if kernel is None:
         raise RuntimeError("the CPU eval kernel is not available here")
     f32 = torch.float32
-    if proj.dtype == torch.bfloat16 and not reads_bf16(A2.shape[-1] if A2.dim() == 3 else 0):
-        proj = proj.float()
-    _check("proj", proj, torch.bfloat16 if proj.dtype == torch.bfloat16 else f32, 3)
     for name, t, nd in (("A2", A2, 3), ("wdt", wdt, 3), ("gate", gate, 3),
                         ("dt_bias", dt_bias, 2), ("dskip", dskip, 2)):  # fmt: skip
         _check(name, t, f32, nd)
+    if proj.dtype == torch.bfloat16 and not reads_bf16(A2.shape[2]):
+        proj = proj.float()
+    _check("proj", proj, torch.bfloat16 if proj.dtype == torch.bfloat16 else f32, 3)
     _check("order", order, torch.int32, 2)
     g2, n_rows, ld = proj.shape
     G, L = order.shape
