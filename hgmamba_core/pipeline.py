@@ -340,6 +340,7 @@ def lift_pose2d(
         input_info=dict(input_info or {}),
         meta={
             "source": pose2d.source, "image_size": list(pose2d.size), "T": lifter.T,
+            "window_stride": lifter.window_stride,
             "flip_tta": lifter.flip, "camera": placed.camera.to_dict(),
             "camera_summary": placed.camera.summary(),
         },

@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from hgmamba_core.lift import Lifter, blend_weights, pad_to, valid_segments, window_starts
+from hgmamba_core.lift import (
+    Lifter,
+    blend_weights,
+    default_stride,
+    pad_to,
+    valid_segments,
+    window_starts,
+)
 from hgmamba_core.skeleton import flip_permutation
 from hgmamba_core.world import (
     ANKLE_ABOVE_FLOOR_M,
@@ -164,6 +171,23 @@ def test_blend_equals_hand_computed_weighted_mean():
         num[s : s + T] += w * bias
         den[s : s + T] += w
     np.testing.assert_allclose(out[:, 5, 2], num / den, rtol=1e-5)
+
+
+def test_default_stride_is_three_quarters_of_T_and_sets_the_windows():
+    assert [default_stride(t) for t in (1, 2, 27, 81, 243)] == [1, 2, 20, 61, 182]
+    n = 80
+    track = smooth_track(n)
+    model = RootZeroIdentity()
+    lifter = Lifter(model, T=T, flip=False, batch_size=1)
+    assert lifter.window_stride == 20
+    out = lifter.lift_track(track)
+    starts = window_starts(n, T, 20)
+    np.testing.assert_array_equal(starts, [0, 20, 40, 53])
+    assert len(model.seen) == len(starts)
+    for s, seen in zip(starts, model.seen, strict=True):
+        np.testing.assert_array_equal(seen[0].numpy(), track[s : s + T])
+    np.testing.assert_allclose(out, expected(track), atol=1e-6)
+    assert Lifter(model, T=T, stride=13).window_stride == 13
 
 
 def test_batch_size_does_not_change_results():
