@@ -201,6 +201,7 @@ def detect_video(
     detector: Pose2DDetector | None = None,
     backend: str = "torch",
     fps: float | None = None,
+    rotate: int = 0,
     refine_crops: bool = False,
     stitch: bool = True,
     prefetch_frames: int | None = None,
@@ -232,7 +233,9 @@ def detect_video(
         prefetch_frames = TRACK_PREFETCH_FRAMES if detector_mode == "track" else PREFETCH_FRAMES
     if detector_mode == "track" and refine_crops:
         raise HGMambaError("--refine-crops needs --detector-mode full (track mode crops already)")
-    reader = VideoReader(path, fps=fps)  # fails fast, before loading the model, on bad input
+    reader = VideoReader(
+        path, fps=fps, rotate=rotate
+    )  # fails fast, before loading the model, on bad input
     info = reader.info
     notes: list[str] = []
     with reader:
@@ -329,6 +332,7 @@ def _rate_and_notes(reader: VideoReader, notes: list[str]) -> tuple[float, dict]
         "fps_mean": float(fps),
         "variable_frame_rate": reader.variable_frame_rate,
         "rotation_deg": info.rotation,
+        "rotate_deg": reader.rotate,  # the --rotate part of it (`hgmamba render` re-applies it)
     }
     return float(fps), record
 
@@ -402,6 +406,7 @@ def load_keypoints(
     video: str | os.PathLike | None = None,
     size: tuple[int, int] | None = None,
     fps: float | None = None,
+    rotate: int = 0,
     entry: str | None = None,
     person: str | int = "main",
     max_gap: int | None = None,
@@ -421,7 +426,7 @@ def load_keypoints(
     hint = Path(video).name if video is not None else None
     raw = read_keypoint_file(path, layout=layout, entry=entry, video_name=hint)
     notes: list[str] = []
-    vinfo = probe_video(video) if video is not None else None
+    vinfo = probe_video(video, rotate=rotate) if video is not None else None
     use_size = size or raw.size or (vinfo.size if vinfo else None)
     use_fps = fps or raw.fps or (vinfo.fps if vinfo and vinfo.fps > 0 else None)
     if use_size is None:

@@ -135,7 +135,11 @@ def probe_frames(frames: Iterable[np.ndarray], fps: float, seconds=PROBE_SECONDS
 
 
 def probe_imgsz(
-    path: str | os.PathLike, detector: Pose2DDetector, main_only: bool, fps: float | None = None
+    path: str | os.PathLike,
+    detector: Pose2DDetector,
+    main_only: bool,
+    fps: float | None = None,
+    rotate: int = 0,
 ) -> SizeProbe:
     """Look at a few early frames of `path` with `detector` (the default-size one) on tiles.
 
@@ -143,7 +147,7 @@ def probe_imgsz(
     enough at the detector's size (a phone video, say), that one detection decides."""
     from hgmamba_core.video import VideoReader
 
-    with VideoReader(path, fps=fps) as reader:
+    with VideoReader(path, fps=fps, rotate=rotate) as reader:
         info = reader.info
         frames = probe_frames(reader, info.fps)
     long_side = max(info.size)

@@ -81,6 +81,12 @@ def lift(
     fps: float | None = typer.Option(
         None, "--fps", help="Frame rate of an image folder (default 30); overrides a video's."
     ),
+    rotate: int = typer.Option(
+        0,
+        "--rotate",
+        help="Turn every frame 0, 90, 180 or 270 degrees clockwise first (a video that plays "
+        "sideways because its rotation tag was lost); the file's own tag is always applied.",
+    ),
     batch_size: int = typer.Option(64, "--batch-size", help="Lifter windows per batch."),
     no_flip: bool = typer.Option(False, "--no-flip", help="Disable flip test-time augmentation."),
     tilt: str = typer.Option(
@@ -131,7 +137,7 @@ def lift(
         out=out, person=person, device=device, smooth=smooth, render=not no_render,
         exports=parse_exports(export), detector_weights=detector_weights,
         detector_imgsz=detector_imgsz, detector_backend=detector_backend,
-        refine_crops=refine_crops, detector_mode=detector_mode, conf=conf, max_gap=max_gap, fps=fps, batch_size=batch_size,
+        refine_crops=refine_crops, detector_mode=detector_mode, conf=conf, max_gap=max_gap, fps=fps, rotate=rotate, batch_size=batch_size,
         flip=not no_flip, world=world, view=view_angles, trail_s=trail, progress=sys.stderr.isatty(),
         render_backend=render_backend,
     )  # fmt: skip

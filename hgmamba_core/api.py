@@ -192,6 +192,7 @@ class HGMamba:
         conf: float = 0.25,
         progress: bool = False,
         detector_mode: str | None = None,
+        rotate: int = 0,
     ) -> LiftResult:
         """Lift a video file, a keypoint file, an array or a Pose2DSequence to 3D.
 
@@ -199,6 +200,7 @@ class HGMamba:
         COCO-17 or H36M-17 order (`layout`, else detected); give `size` (w, h) and `fps`,
         which set the normalization and gap lengths. `person`: main|largest|longest|all|ID.
         detector_mode: full|track (default track: tracking by crop, detectors/roi.py).
+        rotate: degrees clockwise (0, 90, 180, 270) to turn a video's frames first.
         """
         from hgmamba_core.pipeline import LiftOptions, lift_in_world, lift_source
 
@@ -215,7 +217,7 @@ class HGMamba:
             person=str(person), device=self.device_arg, smooth=smooth, max_gap=max_gap,
             detector_weights=Path(detector_weights) if detector_weights else None,
             detector_imgsz=detector_imgsz, conf=conf, fps=fps, progress=progress, world=world,
-            detector_mode=detector_mode,
+            detector_mode=detector_mode, rotate=rotate,
         )  # fmt: skip
         try:
             if not path.exists():

@@ -105,6 +105,7 @@ class LiftOptions:
     conf: float = 0.25
     max_gap: int | None = None  # None: about half a second
     fps: float | None = None  # None: the source's (mean) rate; 30 for image folders
+    rotate: int = 0  # degrees clockwise, after the file's own rotation tag
     batch_size: int = 64
     flip: bool = True
     progress: bool = True  # Rich progress bars on stderr
@@ -392,6 +393,9 @@ def run_lift(opts: LiftOptions) -> LiftReport:
     video, kp_file, stem = _resolve_inputs(opts)
     exports = parse_exports(opts.exports)
     detector_mode(opts)  # a bad --detector-mode fails before any model loads
+    from hgmamba_core.video import check_rotate
+
+    check_rotate(opts.rotate)  # so does a bad --rotate
     out_dir = Path(opts.out) / stem
     resolve_checkpoint(opts.variant, opts.checkpoint)  # fail fast, before touching the disk
     created = _prepare_out_dir(out_dir)
@@ -468,7 +472,7 @@ def _run_front_end(
     if kp_file is not None:
         res = load_keypoints(
             kp_file, layout=opts.layout, video=video, person=person_choice(opts),
-            max_gap=opts.max_gap, smooth=opts.smooth, fps=opts.fps,
+            max_gap=opts.max_gap, smooth=opts.smooth, fps=opts.fps, rotate=opts.rotate,
         )  # fmt: skip
         stages["read 2D"] = StageTime(res.timing.total_s, res.poses.num_frames)
     else:
@@ -477,13 +481,19 @@ def _run_front_end(
         res = detect_video(
             video, weights=opts.detector_weights, imgsz=imgsz, device=opts.device,
             conf=opts.conf, person=person_choice(opts), max_gap=opts.max_gap, smooth=opts.smooth,
-            progress=opts.progress, fps=opts.fps, backend=opts.detector_backend,
+            progress=opts.progress, fps=opts.fps, rotate=opts.rotate,
+            backend=opts.detector_backend,
             refine_crops=opts.refine_crops, detector=det, detector_mode=detector_mode(opts),
         )  # fmt: skip
         t = res.timing
         stages["decode"] = StageTime(t.decode_s, t.frames)
         stages["detect"] = StageTime(t.detect_s + t.post_s, t.frames)
     notes.extend(res.notes)
+    from detectors.orientation import sideways_note
+
+    turned = sideways_note(res.poses.keypoints, res.poses.scores, opts.rotate)
+    if turned:
+        notes.append(turned)
     if not res.segments:
         src = kp_file or video
         raise HGMambaError(
@@ -509,12 +519,14 @@ def _choose_detector_size(
     from detectors.probe import probe_imgsz
     from hgmamba_core.video import VideoReader
 
-    with VideoReader(video, fps=opts.fps) as reader:
+    with VideoReader(video, fps=opts.fps, rotate=opts.rotate) as reader:
         size = reader.info.size
     det = load_detector(opts.detector_weights, imgsz, opts.device, opts.conf,
                         opts.detector_backend, frame_size=size)  # fmt: skip
     t0 = time.perf_counter()  # loading is not timed for the video's own detector either
-    probe = probe_imgsz(video, det, main_only=person_choice(opts) != "all", fps=opts.fps)
+    probe = probe_imgsz(
+        video, det, main_only=person_choice(opts) != "all", fps=opts.fps, rotate=opts.rotate
+    )
     stages["probe"] = StageTime(time.perf_counter() - t0)  # no frames of the output
     note = probe.note(DEFAULT_DETECTOR_IMGSZ)
     if note:
@@ -536,7 +548,7 @@ def _render(
     from hgmamba_core.video import iter_frames
 
     t0 = time.perf_counter()
-    frames = iter_frames(video, fps=opts.fps) if video is not None else None
+    frames = iter_frames(video, fps=opts.fps, rotate=opts.rotate) if video is not None else None
     try:
         render_video(
             frames, pose2d, pose3d, out_path, progress=opts.progress,

@@ -7,7 +7,8 @@ long videos run in bounded memory. What real files do is not an error here:
 - variable frame rate: every frame's presentation time is kept (`timestamps`, seconds from the
   first frame) and `mean_fps` is the rate they imply;
 - rotation metadata (phone portrait videos): frames are turned upright, and sizes are those of
-  the frames as yielded, so pixel coordinates downstream refer to what a viewer sees;
+  the frames as yielded, so pixel coordinates downstream refer to what a viewer sees; `rotate`
+  turns them further (a file whose tag was lost, so it plays sideways);
 - packets that fail to decode mid-stream are skipped, as players do.
 Only an input from which no frame decodes is an error (one line, naming the file).
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -39,7 +40,7 @@ class VideoInfo:
     kind: "video", "image" (one file, a one-frame clip) or "images" (a folder of numbered
     images); fps: the stream's stated rate (0 when unknown); frame_count: the container's
     claim, else an estimate from its duration, 0 when unknown; rotation: degrees clockwise
-    applied to make the frames upright.
+    applied to make the frames upright (the file's tag plus the caller's `rotate`).
     """
 
     path: str
@@ -71,6 +72,17 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(files, key=lambda p: natural_key(p.name))
 
 
+ROTATIONS = (0, 90, 180, 270)
+
+
+def check_rotate(rotate: int) -> int:
+    """A clockwise turn in degrees, one of ROTATIONS (-90 is 270)."""
+    turn = int(rotate) % 360
+    if turn not in ROTATIONS or int(rotate) != rotate:
+        raise HGMambaError(f"--rotate must be 0, 90, 180 or 270 (degrees clockwise), got {rotate}")
+    return turn
+
+
 def _check_path(path: Path) -> None:
     if not path.exists():
         raise HGMambaError(f"video not found: {path}")
@@ -100,12 +112,14 @@ class VideoReader:
     After (or during) iteration: `frames_read`, `timestamps` (seconds from the first frame),
     `mean_fps` (the rate the timestamps imply; the stated rate before two frames are read),
     `variable_frame_rate`, `skipped_packets`. `fps` overrides the rate for every kind (needed
-    for image folders, which have none). A header/decode frame-count mismatch is never an
-    error (see mismatch_note). Use as a context manager or close().
+    for image folders, which have none); `rotate` (0, 90, 180, 270) turns every frame that many
+    degrees clockwise after the file's own rotation tag. A header/decode frame-count mismatch is
+    never an error (see mismatch_note). Use as a context manager or close().
     """
 
-    def __init__(self, path: str | os.PathLike, fps: float | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, fps: float | None = None, rotate: int = 0) -> None:
         self.path = Path(path)
+        self.rotate = check_rotate(rotate)
         self.frames_read = 0
         self.timestamps: list[float] = []
         self.skipped_packets = 0
@@ -122,6 +136,11 @@ class VideoReader:
             self._open_image()
         else:
             self._open_video()
+        if self.rotate:
+            i = self.info
+            w, h = (i.height, i.width) if self.rotate in (90, 270) else (i.width, i.height)
+            rot = (i.rotation + self.rotate) % 360
+            self.info = replace(i, width=w, height=h, rotation=rot)
 
     # ------------------------------------------------------------------ sources
     def _open_folder(self) -> None:
@@ -255,7 +274,7 @@ class VideoReader:
         while frame is not None:
             self.timestamps.append(self._next_time())
             self.frames_read += 1
-            yield frame
+            yield cv2.rotate(frame, _ROTATE[self.rotate]) if self.rotate else frame
             if self._frames is None:
                 return
             frame = next(self._frames, None)
@@ -296,13 +315,15 @@ class VideoReader:
         self.close()
 
 
-def probe_video(path: str | os.PathLike, fps: float | None = None) -> VideoInfo:
+def probe_video(path: str | os.PathLike, fps: float | None = None, rotate: int = 0) -> VideoInfo:
     """fps, size (after rotation), frame count and rotation of a source, decoding one frame."""
-    with VideoReader(path, fps=fps) as r:
+    with VideoReader(path, fps=fps, rotate=rotate) as r:
         return r.info
 
 
-def iter_frames(path: str | os.PathLike, fps: float | None = None) -> Iterator[np.ndarray]:
+def iter_frames(
+    path: str | os.PathLike, fps: float | None = None, rotate: int = 0
+) -> Iterator[np.ndarray]:
     """Yield the frames of a source one at a time (closes the file when done)."""
-    with VideoReader(path, fps=fps) as r:
+    with VideoReader(path, fps=fps, rotate=rotate) as r:
         yield from r

@@ -162,6 +162,13 @@ def test_truncated_video(work, xs_ckpt):
     assert_nothing_left(out)
 
 
+def test_bad_rotate_fails_before_any_work(work, xs_ckpt):
+    out = work / "o_rotate"
+    r = run_cli(DEMO, "--checkpoint", xs_ckpt, "--out", out, "--rotate", "45")
+    assert_one_line_error(r, "--rotate must be 0, 90, 180 or 270")
+    assert_nothing_left(out)
+
+
 def test_video_with_no_person(work, xs_ckpt):
     blank = write_video(work / "blank.mp4", [np.full((240, 320, 3), 128, np.uint8)] * 12)
     out = work / "o_blank"

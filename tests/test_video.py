@@ -252,3 +252,31 @@ def test_image_folder_in_natural_order_with_given_fps(tmp_path):
     with pytest.raises(HGMambaError, match="f12.png is 50x50 but the first frame"):
         for _ in VideoReader(d, fps=30):
             pass
+
+
+@pytest.mark.parametrize(("turn", "marker"), [(90, (99, 25)), (180, (182, 99)), (270, (20, 182))])
+def test_rotate_turns_frames_after_the_tag(tmp_path, turn, marker):
+    """--rotate: a clip that plays sideways (no tag) turned by hand; sizes follow; bad turns fail."""
+    src = tmp_path / "landscape.mp4"
+    vw = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"mp4v"), 15.0, (208, 120))
+    for _ in range(3):
+        img = np.full((120, 208, 3), 40, np.uint8)
+        cv2.rectangle(img, (10, 10), (40, 30), (255, 255, 255), -1)  # centre (25, 20)
+        vw.write(img)
+    vw.release()
+    size = (120, 208) if turn != 180 else (208, 120)
+    with VideoReader(src, rotate=turn) as r:
+        assert r.info.rotation == turn and r.info.size == size and r.rotate == turn
+        frames = list(r)
+    assert len(frames) == 3 and frames[0].shape[:2] == (size[1], size[0])
+    ys, xs = np.nonzero(frames[0][..., 0] > 150)
+    assert abs(xs.mean() - marker[0]) < 2 and abs(ys.mean() - marker[1]) < 2
+    # on top of a tag: tagged 90 plus --rotate 90 is the 180 turn
+    tagged = tmp_path / "rot90.mp4"
+    _rotated_copy(src, tagged, 90)
+    with VideoReader(tagged, rotate=90) as r:
+        assert r.info.rotation == 180 and r.info.size == (208, 120)
+    for bad in (45, 1.5, -30):
+        with pytest.raises(HGMambaError, match="--rotate must be 0, 90, 180 or 270"):
+            VideoReader(src, rotate=bad)
+    assert VideoReader(src, rotate=-90).rotate == 270

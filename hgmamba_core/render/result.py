@@ -3,6 +3,7 @@ re-running detection or the lifter: the logic behind `hgmamba render`."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -58,6 +59,18 @@ def _load_lift_dir(d: Path) -> tuple[Pose2DSequence, Pose3DSequence]:
     return pose2d, pose3d
 
 
+def _recorded_rotate(d: Path) -> int:
+    """The --rotate that `hgmamba lift` applied (pose3d.json's rotate_deg; 0 without it)."""
+    from hgmamba_core.video import ROTATIONS  # noqa: PLC0415
+
+    try:
+        with open(d / "pose3d.json", encoding="utf-8") as fh:
+            rot = json.load(fh).get("metadata", {}).get("rotate_deg", 0)
+    except (OSError, ValueError, AttributeError):
+        return 0
+    return rot if rot in ROTATIONS else 0
+
+
 def render_result(
     result_dir: str | os.PathLike,
     *,
@@ -101,7 +114,7 @@ def render_result(
     if video is not None:
         from hgmamba_core.video import iter_frames  # noqa: PLC0415
 
-        frames_iter = iter_frames(video)
+        frames_iter = iter_frames(video, rotate=_recorded_rotate(d))
     try:
         if png:
             return render_figure_png(frames_iter, pose2d, pose3d, d / f"{name}_figure.png",
