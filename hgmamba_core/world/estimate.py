@@ -218,7 +218,13 @@ def _solve_floor(
             prior = None
     if prior is None and vinfo is None:
         up = default
-        notes.append(f"no upright frame: assumed the default {DEFAULT_TILT_DEG:g}° tilt")
+        n_up = verticals.count if verticals is not None else 0
+        seen = (
+            f"only {n_up} upright person-frames ({MIN_VERTICALS} needed)"
+            if n_up
+            else "no upright frame"
+        )
+        notes.append(f"{seen}: assumed the default {DEFAULT_TILT_DEG:g}° tilt")
         feet = stance_feet(cams, ankle_conf, up, fps, keypoints)
         h = _floor_height(feet, cams, up, floor_percentile, per_person)
         return FloorSolution(up, h, f"fixed {DEFAULT_TILT_DEG:g}° tilt", feet, notes=tuple(notes))
