@@ -87,19 +87,24 @@ def _rotated_copy(src: Path, dst: Path, degrees: int) -> None:
     dst.write_bytes(bytes(data))
 
 
+def _marked_landscape(path: Path) -> Path:
+    """3 frames of 208x120 with a white box centred at (25, 20): where it lands shows the turn."""
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 15.0, (208, 120))
+    for _ in range(3):
+        img = np.full((120, 208, 3), 40, np.uint8)
+        cv2.rectangle(img, (10, 10), (40, 30), (255, 255, 255), -1)
+        vw.write(img)
+    vw.release()
+    return path
+
+
 @pytest.mark.parametrize(
     ("degrees", "size", "marker"),
     [(90, (120, 208), (99, 25)), (180, (208, 120), (182, 99)), (270, (120, 208), (20, 182))],
 )
 def test_rotation_metadata_is_honoured(tmp_path, degrees, size, marker):
     """A landscape clip tagged as rotated (like a phone's portrait video) comes out upright."""
-    src = tmp_path / "landscape.mp4"
-    vw = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"mp4v"), 15.0, (208, 120))
-    for _ in range(3):
-        img = np.full((120, 208, 3), 40, np.uint8)
-        cv2.rectangle(img, (10, 10), (40, 30), (255, 255, 255), -1)  # centre (25, 20)
-        vw.write(img)
-    vw.release()
+    src = _marked_landscape(tmp_path / "landscape.mp4")
     dst = tmp_path / f"rot{degrees}.mp4"
     _rotated_copy(src, dst, degrees)
     with VideoReader(dst) as r:
@@ -257,13 +262,7 @@ def test_image_folder_in_natural_order_with_given_fps(tmp_path):
 @pytest.mark.parametrize(("turn", "marker"), [(90, (99, 25)), (180, (182, 99)), (270, (20, 182))])
 def test_rotate_turns_frames_after_the_tag(tmp_path, turn, marker):
     """--rotate: a clip that plays sideways (no tag) turned by hand; sizes follow; bad turns fail."""
-    src = tmp_path / "landscape.mp4"
-    vw = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"mp4v"), 15.0, (208, 120))
-    for _ in range(3):
-        img = np.full((120, 208, 3), 40, np.uint8)
-        cv2.rectangle(img, (10, 10), (40, 30), (255, 255, 255), -1)  # centre (25, 20)
-        vw.write(img)
-    vw.release()
+    src = _marked_landscape(tmp_path / "landscape.mp4")
     size = (120, 208) if turn != 180 else (208, 120)
     with VideoReader(src, rotate=turn) as r:
         assert r.info.rotation == turn and r.info.size == size and r.rotate == turn
