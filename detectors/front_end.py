@@ -233,9 +233,8 @@ def detect_video(
         prefetch_frames = TRACK_PREFETCH_FRAMES if detector_mode == "track" else PREFETCH_FRAMES
     if detector_mode == "track" and refine_crops:
         raise HGMambaError("--refine-crops needs --detector-mode full (track mode crops already)")
-    reader = VideoReader(
-        path, fps=fps, rotate=rotate
-    )  # fails fast, before loading the model, on bad input
+    # fails fast, before loading the model, on bad input
+    reader = VideoReader(path, fps=fps, rotate=rotate)
     info = reader.info
     notes: list[str] = []
     with reader:

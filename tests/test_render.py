@@ -456,3 +456,17 @@ def test_cli_backends_equal_the_core_ones():
     from hgmamba_cli import cmd_render
 
     assert cmd_render.RENDER_BACKENDS == RENDER_BACKENDS and RENDER_BACKENDS[0] == "opencv"
+
+
+def test_render_reapplies_the_lifts_rotate(tmp_path):
+    """`hgmamba render --video` turns the frames as `lift --rotate` did (pose3d.json says)."""
+    import json
+
+    from hgmamba_core.render.result import _recorded_rotate
+
+    assert _recorded_rotate(tmp_path) == 0  # no pose3d.json
+    for value, want in ((90, 90), (270, 270), (45, 0), ("90", 0)):
+        (tmp_path / "pose3d.json").write_text(json.dumps({"metadata": {"rotate_deg": value}}))
+        assert _recorded_rotate(tmp_path) == want
+    (tmp_path / "pose3d.json").write_text("{not json")
+    assert _recorded_rotate(tmp_path) == 0
