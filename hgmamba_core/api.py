@@ -122,7 +122,10 @@ class LiftResult:
         from hgmamba_core.pipeline import LiftOptions, _render
 
         src = Path(video) if video is not None else self.video
-        _render(src, self.pose2d, self.pose3d, Path(path), {}, LiftOptions(progress=False))
+        turn = int((self.pose3d.input_info or {}).get("rotate_deg") or 0)  # as the lift turned it
+        _render(
+            src, self.pose2d, self.pose3d, Path(path), {}, LiftOptions(progress=False, rotate=turn)
+        )
         return Path(path)
 
     def _stem(self) -> str:

@@ -109,6 +109,29 @@ def test_video_lift_save_with_render(model, tmp_path):
     assert n == 8
 
 
+def test_rotate_reaches_the_2d_and_the_render(model, tmp_path):
+    """rotate=90 on a sideways clip: sizes turned, recorded, and the render shows turned frames."""
+    import ultralytics
+
+    img = cv2.imread(str(Path(ultralytics.__file__).parent / "assets" / "bus.jpg"))
+    side = np.ascontiguousarray(np.rot90(img))  # the bus photo turned 90° anticlockwise
+    video = tmp_path / "side.mp4"
+    vw = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, side.shape[1::-1])
+    for _ in range(4):
+        vw.write(side)
+    vw.release()
+    res = model.lift(video, person="all", detector_imgsz=320, rotate=90)
+    assert res.size == (810, 1080) and res.pose3d.input_info["rotate_deg"] == 90
+    mp4 = res.render(tmp_path / "side_3d.mp4")
+    ok, frame = cv2.VideoCapture(str(mp4)).read()
+    assert ok
+    h = frame.shape[0]
+    left = frame[:, : round(h * 810 / 1080)].astype(np.float32)
+    upright = cv2.resize(img, left.shape[1::-1]).astype(np.float32)
+    turned = cv2.resize(side, left.shape[1::-1]).astype(np.float32)
+    assert np.abs(left - upright).mean() < 0.5 * np.abs(left - turned).mean()
+
+
 def test_checkpoint_path_and_keyword(tmp_path, s9):
     from hgmamba_core.model import build_model
     from hgmamba_core.model.checkpoint import save_checkpoint
