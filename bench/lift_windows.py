@@ -11,7 +11,8 @@ levers. Here real S9/S11 clips (every `--clips-every`-th (sequence, camera) pair
 `--max-frames` frames at the checkpoint's training frame rate) go through `Lifter.lift_tracks`
 exactly as a video's track would, with each setting in turn per clip (so a busy machine slows
 all alike), and P1/P2 (mm, mean over frames) are printed beside the windows lifted per frame
-and the summed seconds, with ratios to the default (stride T // 2, flip on). MPJVE (mm per
+and the summed seconds, with ratios to the baseline (stride T // 2, the default before
+2026-12-03, flip on); the current default (`lift.default_stride`) is always among the rows. MPJVE (mm per
 frame, the error of frame-to-frame motion, per clip) is there because a seam between windows
 would show as jitter in the video rather than in P1.
 """
@@ -28,20 +29,16 @@ import torch
 from hgmamba_core import load_lifter, metrics
 from hgmamba_core.data.h36m import load_h36m
 from hgmamba_core.data.windows import clip_inputs, clip_targets
-from hgmamba_core.lift import Lifter, window_starts
+from hgmamba_core.lift import Lifter, default_stride, window_starts
 
 DEFAULT_CHECKPOINTS = ("assets/weights/hgmamba_xs_wild.pt", "assets/weights/hgmamba_xs_h36m_sh.pt")
 
 
 def settings(T: int, strides: list[int], flips: list[bool]) -> list[tuple[int, bool]]:
-    """(stride, flip) pairs: the default (T // 2, flip) first."""
-    default = (max(1, T // 2), True)
-    out = [default]
-    for s in strides:
-        for flip in flips:
-            if (s, flip) not in out:
-                out.append((s, flip))
-    return out
+    """(stride, flip) pairs: the baseline (T // 2, flip) first, then the current default."""
+    wanted = [(max(1, T // 2), True), (default_stride(T), True)]
+    wanted += [(s, flip) for s in strides for flip in flips]
+    return list(dict.fromkeys(wanted))
 
 
 def run_checkpoint(path: str, clips, max_frames: int, rows_of) -> None:
@@ -67,8 +64,7 @@ def run_checkpoint(path: str, clips, max_frames: int, rows_of) -> None:
     n = np.array([len(g) for g in gts], np.float64)
     print(f"\n{path}: T={T}, frame stride {fs}, {len(clips)} clips, {frames} frames")
     print(
-        "stride  flip  window-frames/frame  seconds  time/default   P1 mm   P2 mm   dP1    dP2"
-        "  MPJVE"
+        "stride  flip  window-frames/frame  seconds  time/base   P1 mm   P2 mm   dP1    dP2  MPJVE"
     )
     base = None
     for r in rows:
@@ -79,7 +75,7 @@ def run_checkpoint(path: str, clips, max_frames: int, rows_of) -> None:
         base = base or (secs[r], p1, p2)
         print(
             f"{r[0]:6d}  {'on' if r[1] else 'off':4s}  {windows[r] * T / frames:19.2f}"
-            f"  {secs[r]:7.2f}  {secs[r] / base[0]:12.2f}  {p1:6.2f}  {p2:6.2f}"
+            f"  {secs[r]:7.2f}  {secs[r] / base[0]:9.2f}  {p1:6.2f}  {p2:6.2f}"
             f"  {p1 - base[1]:+5.2f}  {p2 - base[2]:+5.2f}  {mpjve:5.2f}"
         )
 

@@ -4,9 +4,9 @@ A lifter sees exactly T frames at a time. A track of any length is cut into wind
 with a stride of about 3T/4 (`default_stride`); every frame's 3D pose is the weighted mean of
 the windows covering it, with weights that fade towards each window's edges (a Hann window with
 a floor), so no frame depends on a single window edge and there are no seams. Tracks shorter
-than T are padded by repeating their first/last frames. Frames where the person is absent (NaN) split the track into
-segments that are lifted separately; the output keeps NaN there. Optional flip test-time
-augmentation lifts the mirrored track too and averages.
+than T are padded by repeating their first/last frames. Frames where the person is absent (NaN)
+split the track into segments that are lifted separately; the output keeps NaN there. Optional
+flip test-time augmentation lifts the mirrored track too and averages.
 """
 
 from __future__ import annotations
