@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import cv2
@@ -91,45 +92,59 @@ def follow_window(track_xy: np.ndarray, w: int, h: int, win: tuple[int, int]) ->
     return np.clip(top_left, 0, [w - win[0], h - win[1]]).round().astype(int)
 
 
-def loneliest_track(centres: np.ndarray, min_frames: int) -> int:
-    """The column of the track (present >= min_frames) farthest from everyone else, by the
-    median over its frames of the distance to the nearest other person."""
+def loneliest_tracks(centres: np.ndarray, min_frames: int) -> list[int]:
+    """The columns of the tracks (present >= min_frames), loneliest first: by the median over
+    a track's frames of the distance to the nearest other person."""
     present = np.isfinite(centres).all(-1)  # (F, P)
-    best, best_gap = 0, -1.0
+    gaps = {}
     for p in np.flatnonzero(present.sum(0) >= min_frames):
         d = np.linalg.norm(centres[:, p, None] - centres, axis=-1)  # (F, P)
         d[:, p] = np.inf
         nearest = np.where(np.isfinite(d), d, np.inf).min(1)[present[:, p]]
-        gap = float(np.median(np.minimum(nearest, 1e4)))
-        if gap > best_gap:
-            best, best_gap = int(p), gap
-    return best
+        gaps[int(p)] = float(np.median(np.minimum(nearest, 1e4)))
+    return sorted(gaps, key=lambda p: -gaps[p]) or [0]
+
+
+def loneliest_track(centres: np.ndarray, min_frames: int) -> int:
+    """The column of the track (present >= min_frames) farthest from everyone else."""
+    return loneliest_tracks(centres, min_frames)[0]
 
 
 def make_single_720p(src: Path, dst: Path, frames: int) -> Path:
     """One person's 720p clip: the source's loneliest long track (our detector at 960, every
     person), its frames only, followed by a 256x144 window scaled 5x."""
+    return make_single_clips(src, dst.parent, frames, 1, stem=dst.stem)[0]
+
+
+def make_single_clips(src: Path, out_dir: Path, frames: int, count: int, stem: str = "single"):
+    """Up to `count` such clips, one per long track, loneliest first: [out_dir/stem_k.mp4]
+    (the first is out_dir/stem.mp4)."""
     from detectors import detect_video
     from hgmamba_core.video import iter_frames
 
     res = detect_video(src, imgsz=960, person="all", max_frames=frames * 3, progress=False)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # frames where a track is absent
         centres = np.nanmean(res.poses.keypoints, axis=2)  # (F, P, 2)
-    p = loneliest_track(centres, min(frames, len(centres)) // 2)
-    span = np.flatnonzero(np.isfinite(centres[:, p]).all(-1))
-    first, last = int(span[0]), min(int(span[-1]) + 1, int(span[0]) + frames)
     w, h = res.poses.size
-    corners = follow_window(centres[first:last, p], w, h, (256, 144))
-    vw = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), res.poses.fps, (1280, 720))
-    for i, f in enumerate(iter_frames(src)):
-        if i >= last:
-            break
-        if i >= first:
-            x, y = corners[i - first]
-            crop = f[y : y + 144, x : x + 256]
-            vw.write(cv2.resize(crop, (1280, 720), interpolation=cv2.INTER_CUBIC))
-    vw.release()
-    return dst
+    clips = []
+    for k, p in enumerate(loneliest_tracks(centres, min(frames, len(centres)) // 2)[:count]):
+        span = np.flatnonzero(np.isfinite(centres[:, p]).all(-1))
+        first, last = int(span[0]), min(int(span[-1]) + 1, int(span[0]) + frames)
+        corners = follow_window(centres[first:last, p], w, h, (256, 144))
+        dst = out_dir / (f"{stem}.mp4" if k == 0 else f"{stem}_{k}.mp4")
+        fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+        vw = cv2.VideoWriter(str(dst), fourcc, res.poses.fps, (1280, 720))
+        for i, f in enumerate(iter_frames(src)):
+            if i >= last:
+                break
+            if i >= first:
+                x, y = corners[i - first]
+                crop = f[y : y + 144, x : x + 256]
+                vw.write(cv2.resize(crop, (1280, 720), interpolation=cv2.INTER_CUBIC))
+        vw.release()
+        clips.append(dst)
+    return clips
 
 
 def checkpoint(tmp: Path, variant: str) -> tuple[Path, str]:

@@ -150,6 +150,23 @@ def coco_to_h36m(xy: np.ndarray, conf: np.ndarray | None = None) -> tuple[np.nda
     return synthesize_derived_joints(out, oc, nose=(xy[..., 0, :], conf[..., 0]), eyes=eyes)
 
 
+# --------------------------------------------------------------------------- MediaPipe-33
+# BlazePose's 33 landmarks -> COCO-17 (nose, eyes, ears, shoulders ... ankles; its eye index is
+# the eye centre): what bench/quality.py needs to put MediaPipe's 3D on our skeleton.
+MEDIAPIPE_TO_COCO: tuple[int, ...] = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
+
+
+def mediapipe_to_h36m(
+    x: np.ndarray, visibility: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """MediaPipe Pose landmarks (..., 33, C) and visibilities (..., 33) -> H36M-17 by way of
+    COCO-17 and the same derived-joint rule as the detector's keypoints (`coco_to_h36m`)."""
+    idx = list(MEDIAPIPE_TO_COCO)
+    x = np.asarray(x)
+    vis = None if visibility is None else np.asarray(visibility)[..., idx]
+    return coco_to_h36m(x[..., idx, :], vis)
+
+
 # --------------------------------------------------------------------------- MPII-16
 MPII_NAMES: tuple[str, ...] = (
     "r_ankle", "r_knee", "r_hip", "l_hip", "l_knee", "l_ankle", "pelvis", "thorax", "upper_neck",

@@ -67,3 +67,22 @@ def test_mpii_to_h36m_matches_fixture(h36m_mini):
     limbs = [1, 2, 3, 4, 5, 6, 11, 12, 13, 14, 15, 16]
     err = np.linalg.norm(mapped[:, limbs] - gt[:, limbs], axis=-1).mean()
     assert err < 20.0, err  # limbs agree within SH's ~12 px noise
+
+
+def test_mediapipe_to_h36m_names_and_derived_joints():
+    # BlazePose's landmark names (its documentation's order) for the indices the table uses
+    mp_names = {0: "nose", 2: "left_eye", 5: "right_eye", 7: "left_ear", 8: "right_ear",
+                11: "left_shoulder", 12: "right_shoulder", 13: "left_elbow", 14: "right_elbow",
+                15: "left_wrist", 16: "right_wrist", 23: "left_hip", 24: "right_hip",
+                25: "left_knee", 26: "right_knee", 27: "left_ankle", 28: "right_ankle"}  # fmt: skip
+    for coco, mp in enumerate(sk.MEDIAPIPE_TO_COCO):
+        assert mp_names[mp].replace("left_", "l_").replace("right_", "r_") == sk.COCO_NAMES[coco]
+    x = np.arange(33 * 3, dtype=np.float32).reshape(33, 3)  # landmark k = (3k, 3k+1, 3k+2)
+    vis = np.linspace(0.1, 0.9, 33).astype(np.float32)
+    h, c = sk.mediapipe_to_h36m(x[None], vis[None])
+    assert h.shape == (1, 17, 3) and c.shape == (1, 17)
+    np.testing.assert_allclose(h[0, 5], x[25])  # H36M left knee <- BlazePose left knee
+    np.testing.assert_allclose(h[0, 16], x[16])  # right wrist
+    np.testing.assert_allclose(h[0, 0], 0.5 * (x[23] + x[24]))  # pelvis = mid hips
+    np.testing.assert_allclose(h[0, 8], 0.5 * (x[11] + x[12]))  # thorax = mid shoulders
+    assert c[0, 0] == min(vis[23], vis[24])
