@@ -17,6 +17,7 @@ numbers (bone CV and L/R near 0, the accel that motion alone gives, an upright t
 
     python bench/quality.py --mediapipe-python /work/mp_venv/bin/python [--frames 150] [--tracks 3]
     python bench/quality.py --mediapipe-python PY --clip my.mp4 other.mp4
+    python bench/quality.py --checkpoints assets/weights/hgmamba_xs_h36m.pt runs/x/best.pt
 
 The clips are bench/lift.py's `--clip single` kind (one walker of ../shared/media/vtest.avi
 followed by a window 5x upscaled to 720p), one per long track, loneliest first. MediaPipe (bench/mediapipe_pose.py) runs in its own venv (`pip install
@@ -97,12 +98,14 @@ def truth(fps: float) -> list[np.ndarray]:
     return [data[s][::step].astype(np.float64) for s in TRUTH_SEQS if s in data]
 
 
-def run_ours(clip: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+def run_ours(
+    clip: Path, checkpoint: Path | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Our world-frame 3D, 2D and the estimated up (camera coordinates) of the main person."""
     from hgmamba_core import HGMamba
     from hgmamba_core.api import camera_from_meta
 
-    res = HGMamba("xs").lift(clip, person="main", progress=False)
+    res = HGMamba(str(checkpoint) if checkpoint else "xs").lift(clip, person="main", progress=False)
     cam = camera_from_meta(res.pose3d.meta)
     up = np.asarray(cam.up_cam if hasattr(cam, "up_cam") else cam["up_cam"], np.float64)
     return res.poses3d[:, 0].astype(np.float64), res.poses2d[:, 0], up, res.fps
@@ -130,8 +133,11 @@ def same_person(mp_image: np.ndarray, ours_2d: np.ndarray) -> np.ndarray:
         return d < 0.3 * height
 
 
-def compare_clip(clip: Path, mp_python: str | None, tmp: Path) -> dict[str, dict]:
-    """Every method's numbers on one clip (and the truth at its frame rate); prints a header."""
+def compare_clip(
+    clip: Path, mp_python: str | None, tmp: Path, others: tuple[Path, ...] = ()
+) -> dict[str, dict]:
+    """Every method's numbers on one clip (and the truth at its frame rate); prints a header.
+    `others`: more of our checkpoints, on the frames of the comparison (the same 2D)."""
     ours3d, ours2d, up_cam, fps = run_ours(clip)
     have = np.isfinite(ours3d).all((1, 2))
     both, mp_found, mp_all = have, 0, None
@@ -159,6 +165,10 @@ def compare_clip(clip: Path, mp_python: str | None, tmp: Path) -> dict[str, dict
         rows[OURS] = plausibility(ours3d, both, fps, z_up, limb_size)
         if mp_all is not None:
             rows[MEDIAPIPE] = plausibility(mp_all, both, fps, up_cam, limb_size)
+        for ckpt in others:
+            other = run_ours(clip, ckpt)[0]
+            keep = both & np.isfinite(other).all((1, 2))
+            rows[f"HGMamba-XS {ckpt.stem}"] = plausibility(other, keep, fps, z_up, limb_size)
     if both.sum() < have.sum() and have.sum() >= MIN_FRAMES:
         rows[OURS_ALL] = plausibility(ours3d, have, fps, z_up, limb_size)
     return rows
@@ -188,6 +198,9 @@ def main() -> None:
     ap.add_argument("--tracks", type=int, default=3, help="single-person clips (long tracks)")
     ap.add_argument("--mediapipe-python", default=None, help="interpreter with mediapipe")
     ap.add_argument("--clip", type=Path, nargs="*", default=None, help="these videos instead")
+    ap.add_argument(
+        "--checkpoints", type=Path, nargs="*", default=(), help="more of our weights to compare"
+    )
     args = ap.parse_args()
     from lift import make_single_clips, source_video
 
@@ -196,7 +209,7 @@ def main() -> None:
         tmp = Path(td)
         clips = args.clip or make_single_clips(source_video(), tmp, args.frames, args.tracks)
         for clip in clips:
-            rows = compare_clip(clip, args.mediapipe_python, tmp)
+            rows = compare_clip(clip, args.mediapipe_python, tmp, tuple(args.checkpoints))
             print_rows(rows)
             per_clip.append(rows)
     if len(per_clip) > 1:
