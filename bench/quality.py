@@ -41,7 +41,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from hgmamba_core.skeleton import (  # noqa: E402
     H36M_LEFT,
-    H36M_PARENTS,
+    H36M_LIMB_BONES,
     H36M_PELVIS,
     H36M_RIGHT,
     H36M_THORAX,
@@ -52,8 +52,7 @@ H36M_3D = REPO.parent / "shared" / "data" / "h36m" / "h36m_3d_17j.npz"
 H36M_FPS = 50.0
 TRUTH_SEQS = ("S9/Walking", "S9/Walking 1", "S11/Walking", "S11/Walking 1")
 LIMBS = tuple(H36M_LEFT + H36M_RIGHT)
-# bones between two limb joints (knee-hip, ankle-knee, elbow-shoulder, wrist-elbow), left first
-BONES = tuple((c, H36M_PARENTS[c]) for c in LIMBS if H36M_PARENTS[c] in LIMBS)
+BONES = H36M_LIMB_BONES
 
 
 def bone_lengths(j: np.ndarray) -> np.ndarray:

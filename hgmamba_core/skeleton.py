@@ -18,6 +18,13 @@ H36M_LEFT: tuple[int, ...] = (4, 5, 6, 11, 12, 13)
 H36M_RIGHT: tuple[int, ...] = (1, 2, 3, 14, 15, 16)
 H36M_ROOT = 0
 NUM_JOINTS = 17
+# (child, parent) of the 8 bones between two limb joints (thigh, shin, upper arm, forearm),
+# left side first: a rigid body keeps these lengths (bench/quality.py, tests/test_real_clip.py)
+H36M_LIMB_BONES: tuple[tuple[int, int], ...] = tuple(
+    (c, H36M_PARENTS[c])
+    for c in H36M_LEFT + H36M_RIGHT
+    if H36M_PARENTS[c] in H36M_LEFT + H36M_RIGHT
+)
 
 # Joints sorted by side, used for drawing: left limbs blue, right limbs red, centre grey.
 COLOR_LEFT = (0.20, 0.45, 0.85)

@@ -17,17 +17,14 @@ import pytest
 
 from hgmamba_core import HGMamba
 from hgmamba_core.skeleton import (
-    H36M_LEFT,
-    H36M_PARENTS,
+    H36M_LIMB_BONES,
     H36M_PELVIS,
-    H36M_RIGHT,
     H36M_THORAX,
 )
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "assets" / "demo" / "vtest_10s.mp4"
-LIMBS = H36M_LEFT + H36M_RIGHT
-BONES = [(c, H36M_PARENTS[c]) for c in LIMBS if H36M_PARENTS[c] in LIMBS]
+BONES = H36M_LIMB_BONES
 ANKLES = (3, 6)  # H36M r_ankle, l_ankle
 
 

@@ -9,6 +9,10 @@ def test_h36m_tables_consistent():
     assert len(sk.h36m_bones()) == 16
     for left, right in zip(sk.H36M_LEFT, sk.H36M_RIGHT, strict=True):
         assert sk.H36M_NAMES[left].replace("l_", "") == sk.H36M_NAMES[right].replace("r_", "")
+    names = [(sk.H36M_NAMES[c], sk.H36M_NAMES[p]) for c, p in sk.H36M_LIMB_BONES]
+    assert names[:4] == [("l_knee", "l_hip"), ("l_ankle", "l_knee"), ("l_elbow", "l_shoulder"),
+                         ("l_wrist", "l_elbow")]  # fmt: skip
+    assert [(a.replace("l_", "r_"), b.replace("l_", "r_")) for a, b in names[:4]] == names[4:]
 
 
 def test_flip_permutation_is_involution():
