@@ -12,8 +12,9 @@ and interleaving makes the scan's share comparable. All numbers come from this o
 here) also times MotionAGFormer-XS (its configs/h36m/MotionAGFormer-xsmall.yaml: 12 layers,
 dim 64, T=27) against HGMamba-XS on the same input in this process, interleaved, in float32
 and under CPU bf16 autocast, and prints ours / theirs (ours: the CPU eval fast path; "ours
-modules": the same weights through the plain modules, what training runs). --bf16 adds bf16 autocast on the CPU
-to the per-variant table (it only pays on CPUs with AVX512-BF16 or AMX; others emulate it).
+modules": the same weights through the plain modules, what training runs). --bf16 adds bf16
+autocast on the CPU to the per-variant table (it only pays on CPUs with AVX512-BF16 or AMX;
+others emulate it).
 
 --motionbert PATH (a local checkout of github.com/Walter0807/MotionBERT, never fetched here)
 times MotionBERT's DSTformer (configs/pose3d/MB_ft_h36m.yaml: dim 512, depth 5, T=243; and the

@@ -20,8 +20,9 @@ numbers (bone CV and L/R near 0, the accel that motion alone gives, an upright t
     python bench/quality.py --checkpoints assets/weights/hgmamba_xs_h36m.pt runs/x/best.pt
 
 The clips are bench/lift.py's `--clip single` kind (one walker of ../shared/media/vtest.avi
-followed by a window 5x upscaled to 720p), one per long track, loneliest first. MediaPipe (bench/mediapipe_pose.py) runs in its own venv (`pip install
-mediapipe==0.10.14`); without --mediapipe-python only ours and the truth are printed.
+followed by a window 5x upscaled to 720p), one per long track, loneliest first. MediaPipe
+(bench/mediapipe_pose.py) runs in its own venv (`pip install mediapipe==0.10.14`); without
+--mediapipe-python only ours and the truth are printed.
 """
 
 from __future__ import annotations
