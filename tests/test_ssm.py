@@ -266,3 +266,25 @@ def test_inference_mode_and_partial_grads(backend):
     u_ref = plain["u"].clone().requires_grad_()
     ssm.selective_scan_reference(**{**plain, "u": u_ref}, delta_softplus=True).sum().backward()
     assert rel_err(u.grad, u_ref.grad) <= 1e-4
+
+
+def test_cxx_with_arguments_reaches_torch_builds_through_a_wrapper(monkeypatch, tmp_path):
+    """$CXX = "c++ -DX=1" (or "ccache g++") used to fail the torch extension's build, which takes
+    $CXX as one program name; the wrapper script runs the whole command with the build's args."""
+    import shutil
+    import subprocess
+
+    if shutil.which("c++") is None:
+        pytest.skip("no c++ on PATH")
+    monkeypatch.setenv("CXX", "c++")
+    assert fused.cxx_wrapper(tmp_path) is None  # one word: used as it is
+    monkeypatch.setenv("CXX", "c++ -DHGMAMBA_WRAPPED=7")
+    script = fused.cxx_wrapper(tmp_path)
+    assert script is not None and script.parent == tmp_path
+    out = subprocess.run(
+        [str(script), "-E", "-dM", "-x", "c++", "/dev/null"], capture_output=True, text=True
+    )
+    assert out.returncode == 0 and "#define HGMAMBA_WRAPPED 7" in out.stdout
+    with fused._cxx_for_torch(tmp_path):
+        assert Path(fused.os.environ["CXX"]) == script
+    assert fused.os.environ["CXX"] == "c++ -DHGMAMBA_WRAPPED=7"

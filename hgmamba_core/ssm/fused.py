@@ -16,11 +16,13 @@ forced by HGMAMBA_NO_FUSED=1).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
 import os
 import platform
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -90,6 +92,38 @@ def _ready_stamp() -> str:
     return f"torch {torch.__version__} {Path(torch.__file__).parent} {sysconfig.get_paths()['include']}"
 
 
+def cxx_wrapper(directory: Path) -> Path | None:
+    """A one-line script that runs $CXX when it holds arguments ("ccache g++", "c++ -m..."),
+    else None. torch's cpp_extension takes $CXX as one program name (it quotes it into the
+    ninja file), so such a $CXX failed its build while the eval kernel's took it (2026-12-03)."""
+    cmd = shlex.split(os.environ.get("CXX", "").strip())
+    if len(cmd) < 2:
+        return None
+    script = directory / "cxx"
+    text = f'#!/bin/sh\nexec {shlex.join(cmd)} "$@"\n'
+    if not script.is_file() or script.read_text(encoding="utf-8") != text:
+        tmp = directory / f".cxx.{os.getpid()}"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.chmod(0o755)
+        os.replace(tmp, script)
+    return script
+
+
+@contextlib.contextmanager
+def _cxx_for_torch(directory: Path):
+    """$CXX as cpp_extension can use it, for the length of one build."""
+    script = cxx_wrapper(directory)
+    if script is None:
+        yield
+        return
+    old = os.environ["CXX"]
+    os.environ["CXX"] = str(script)
+    try:
+        yield
+    finally:
+        os.environ["CXX"] = old
+
+
 def _compile(name: str, cflags: list[str]):
     """Build (or, when up to date, only load) one attempt, under a lock every builder takes."""
     from torch.utils import cpp_extension
@@ -105,14 +139,15 @@ def _compile(name: str, cflags: list[str]):
                 file=sys.stderr,
                 flush=True,
             )
-        ext = cpp_extension.load(
-            name=name,
-            sources=[str(src)],
-            extra_cflags=cflags,
-            extra_ldflags=["-fopenmp"],
-            build_directory=str(build),
-            verbose=False,
-        )
+        with _cxx_for_torch(build):
+            ext = cpp_extension.load(
+                name=name,
+                sources=[str(src)],
+                extra_cflags=cflags,
+                extra_ldflags=["-fopenmp"],
+                build_directory=str(build),
+                verbose=False,
+            )
         try:
             tmp = build / f".ready.{os.getpid()}"
             tmp.write_text(_ready_stamp(), encoding="utf-8")
