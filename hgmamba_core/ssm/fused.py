@@ -96,8 +96,10 @@ def cxx_wrapper(directory: Path) -> Path | None:
     """A one-line script that runs $CXX when it holds arguments ("ccache g++", "c++ -m..."),
     else None. torch's cpp_extension takes $CXX as one program name (it quotes it into the
     ninja file), so such a $CXX failed its build while the eval kernel's took it (2026-12-03)."""
-    cmd = shlex.split(os.environ.get("CXX", "").strip())
-    if len(cmd) < 2:
+    from hgmamba_core.ssm.mixer_kernel import compiler  # the one reading of $CXX
+
+    cmd = compiler() if os.environ.get("CXX", "").strip() else None
+    if cmd is None or len(cmd) < 2:
         return None
     script = directory / "cxx"
     text = f'#!/bin/sh\nexec {shlex.join(cmd)} "$@"\n'
