@@ -6,6 +6,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -208,6 +209,38 @@ def test_portable_kernel_build_matches_the_modules(tmp_path):
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "passed" in run.stdout and "skipped" not in run.stdout.splitlines()[-1]
     assert [p.name for p in (tmp_path / "mixer").iterdir() if "portable" in p.name]
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    return {f for line in text.splitlines() if line.startswith("flags") for f in line.split()}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not {"avx512f", "avx2", "fma"} <= _cpu_flags() or mixer_kernel.compiler() is None,
+    reason="needs an AVX-512 CPU (elsewhere the native build is the AVX2 or portable one)",
+)
+def test_avx2_kernel_build_matches_the_modules(tmp_path):
+    """The AVX2 + FMA code (most laptops) is what `-mno-avx512f` builds here: the kernel's
+    definition and the modules must hold for it too, not only for this machine's AVX-512."""
+    env = {**os.environ, "CXX": "c++ -mno-avx512f", "HGMAMBA_CACHE": str(tmp_path)}
+    tests = "test_fast_path_matches_modules or kernel_matches_its_definition or simd_is"
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", tests],
+        cwd=REPO, env={**env, "HGMAMBA_EXPECT_SIMD": "avx2"}, capture_output=True, text=True,
+        timeout=900,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "passed" in run.stdout and "skipped" not in run.stdout.splitlines()[-1]
+
+
+@pytest.mark.skipif(not os.environ.get("HGMAMBA_EXPECT_SIMD"), reason="run by the AVX2 build test")
+def test_loaded_kernel_simd_is_the_expected_one():
+    assert mixer_kernel.load().simd == os.environ["HGMAMBA_EXPECT_SIMD"]
 
 
 def _mixer_inputs(seed=0, b=3, t=7, j=5, d=21, n=16, r=3, dt_shift=-2.0):

@@ -69,7 +69,11 @@ class HGMBlock(nn.Module):
         """forward() for eval on the CPU with the fused kernel (see fast_eval): same function,
         folded weights (rebuilt when any parameter or buffer changes), `order` from
         fast_eval.token_order."""
+        return fast_eval.block_forward(x, self.packed(), order)
+
+    def packed(self) -> fast_eval.BlockPack:
+        """The folded weights of the fast path, rebuilt when any parameter or buffer changed."""
         key = fast_eval.state_key(self)
         if self._packed is None or self._packed[0] != key:
             self._packed = (key, fast_eval.pack_block(self))
-        return fast_eval.block_forward(x, self._packed[1], order)
+        return self._packed[1]

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from hgmamba_core.errors import HGMambaError
-from hgmamba_core.model import fast_eval
+from hgmamba_core.model import fast_eval, window_workers
 from hgmamba_core.model.block import HGMBlock
 from hgmamba_core.model.mamba_stream import SelectiveSSM
 from hgmamba_core.model.variants import VariantConfig, get_variant
@@ -26,6 +26,8 @@ class HGMamba(nn.Module):
         self.rep = nn.Sequential(nn.Linear(d, cfg.dim_rep), nn.Tanh())
         self.head = nn.Linear(cfg.dim_rep, cfg.dim_out)
         self.fast_eval = True  # eval on the CPU through model/fast_eval.py; False: the modules
+        # fast path: windows split across single-threaded workers (model/window_workers.py)
+        self.parallel_windows = True
         self._init_weights()
 
     @torch.no_grad()
@@ -54,7 +56,15 @@ class HGMamba(nn.Module):
         if fast_eval.fast_path_available(x, self):
             step = fast_eval.windows_per_chunk(t, self.cfg.num_joints)
             order = fast_eval.token_order(t, self.cfg.num_joints)
-            return torch.cat([self._forward_fast(c, order) for c in x.split(step)])
+            workers = window_workers.worker_count(x.shape[0], torch.get_num_threads())
+            if self.parallel_windows and workers > 1:
+                for blk in self.blocks:  # fold the weights here, not in two workers at once
+                    blk.packed()
+            else:
+                workers = 1
+            return window_workers.map_windows(
+                lambda c: self._forward_fast(c, order), x, step, workers
+            )
         x = self.joint_embed(x) + self.pos_embed[:, :t]
         for blk in self.blocks:
             x = blk(x)

@@ -57,6 +57,7 @@ struct MixerArgs {
 
 #if defined(__SSE2__)
 constexpr int64_t kAhead = 6;  // prefetch distance in tokens: temporal-first steps jump 17 rows
+constexpr int64_t kChunk = 32;  // tokens per two-pass chunk of the 16-state scans
 
 // Prefetch what the scan will read at sequence position s: the projection row's u (from channel
 // c) and dt/B/C parts, and the gate and output rows (gate, out: already offset to the block).
@@ -186,37 +187,56 @@ void mixer_scan_dir16(const MixerArgs& a, const T* proj, const MixerBlock& blk, 
   const int32_t* ord = a.order + g * L;
   const float* gate = a.gate + g * d + c0;
   float* out = a.out + g * d + c0;
-  for (int64_t step = 0; step < L; ++step) {
-    const int64_t s = dir ? L - 1 - step : step;
-    const int64_t row = bi * L + ord[s];
-    const T* pr = P + row * ld;
-    if (step + kAhead < L)
-      prefetch_token(a, P, ord, bi, dir ? L - 1 - step - kAhead : step + kAhead, c0, gate, out);
-    alignas(64) float buf[48];
-    const float* q = token_values(pr + d, R + 32, buf);  // dt values, then 16 B, then 16 C
-    const __m512 uv = proj_load16(mask, pr + c0);
-    __m512 raw = bias;
-    for (int64_t r = 0; r < R; ++r)
-      raw = _mm512_fmadd_ps(_mm512_set1_ps(q[r]), _mm512_load_ps(blk.wd + r * W), raw);
-    const __m512 dtv = softplus_v<Lanes16<Low>>(raw);
-    const __m512 dtu = _mm512_mul_ps(dtv, uv);
-    __m512 acc[4] = {_mm512_mul_ps(Dv, uv), _mm512_setzero_ps(), _mm512_setzero_ps(),
-                     _mm512_setzero_ps()};
-    const float* Bq = q + R;
-    const float* Cq = q + R + 16;
-#pragma GCC unroll 16
-    for (int i = 0; i < 16; ++i) {
-      const __m512 decay = vexp2_16<Low>(_mm512_mul_ps(dtv, _mm512_load_ps(blk.A2 + i * W)));
-      h[i] = _mm512_fmadd_ps(decay, h[i], _mm512_mul_ps(dtu, _mm512_set1_ps(Bq[i])));
-      acc[i & 3] = _mm512_fmadd_ps(_mm512_set1_ps(Cq[i]), h[i], acc[i & 3]);
+  // Two passes per chunk of kChunk tokens: first delta, delta * u and D * u of every token
+  // (independent across tokens, so they run at full throughput), then the recurrence, whose
+  // per-token dependency chain is only 2^x -> h -> y: with the softplus inline, one token's
+  // chain (~3x longer) did not fit the out-of-order window beside the next token's work.
+  alignas(64) float dts[kChunk * W], dtus[kChunk * W], dus[kChunk * W];
+  for (int64_t s0 = 0; s0 < L; s0 += kChunk) {
+    const int64_t cn = std::min<int64_t>(kChunk, L - s0);
+    for (int64_t t = 0; t < cn; ++t) {
+      const int64_t step = s0 + t;
+      const int64_t row = bi * L + ord[dir ? L - 1 - step : step];
+      const T* pr = P + row * ld;
+      alignas(64) float buf[16];
+      const float* q = token_values(pr + d, R, buf);
+      const __m512 uv = proj_load16(mask, pr + c0);
+      __m512 raw = bias;
+      for (int64_t r = 0; r < R; ++r)
+        raw = _mm512_fmadd_ps(_mm512_set1_ps(q[r]), _mm512_load_ps(blk.wd + r * W), raw);
+      const __m512 dtv = softplus_v<Lanes16<Low>>(raw);
+      _mm512_store_ps(dts + t * W, dtv);
+      _mm512_store_ps(dtus + t * W, _mm512_mul_ps(dtv, uv));
+      _mm512_store_ps(dus + t * W, _mm512_mul_ps(Dv, uv));
     }
-    const __m512 y = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
-    const __m512 gy = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, gate + row * GD), y);
-    float* orow = out + row * GD;
-    if (dir == 0) {
-      _mm512_mask_storeu_ps(orow, mask, gy);
-    } else {
-      _mm512_mask_storeu_ps(orow, mask, _mm512_add_ps(_mm512_maskz_loadu_ps(mask, orow), gy));
+    for (int64_t t = 0; t < cn; ++t) {
+      const int64_t step = s0 + t;
+      const int64_t row = bi * L + ord[dir ? L - 1 - step : step];
+      const T* pr = P + row * ld;
+      if (step + kAhead < L)
+        prefetch_token(a, P, ord, bi, dir ? L - 1 - step - kAhead : step + kAhead, c0, gate, out);
+      alignas(64) float buf[32];
+      const float* Bq = token_values(pr + d + R, 32, buf);  // 16 B, then 16 C
+      const float* Cq = Bq + 16;
+      const __m512 dtv = _mm512_load_ps(dts + t * W);
+      const __m512 dtu = _mm512_load_ps(dtus + t * W);
+      __m512 acc[4] = {_mm512_load_ps(dus + t * W), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                       _mm512_setzero_ps()};
+#pragma GCC unroll 16
+      for (int i = 0; i < 16; ++i) {
+        const __m512 decay = vexp2_16<Low>(_mm512_mul_ps(dtv, _mm512_load_ps(blk.A2 + i * W)));
+        h[i] = _mm512_fmadd_ps(decay, h[i], _mm512_mul_ps(dtu, _mm512_set1_ps(Bq[i])));
+        acc[i & 3] = _mm512_fmadd_ps(_mm512_set1_ps(Cq[i]), h[i], acc[i & 3]);
+      }
+      const __m512 y =
+          _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+      const __m512 gy = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, gate + row * GD), y);
+      float* orow = out + row * GD;
+      if (dir == 0) {
+        _mm512_mask_storeu_ps(orow, mask, gy);
+      } else {
+        _mm512_mask_storeu_ps(orow, mask, _mm512_add_ps(_mm512_maskz_loadu_ps(mask, orow), gy));
+      }
     }
   }
 }
@@ -333,30 +353,45 @@ void mixer_scan_half16(const MixerArgs& a, const MixerBlock& blk, int64_t bi, in
   const int32_t* ord = a.order + g * L;
   const float* gate = a.gate + g * d + c0 + h0;
   float* out = a.out + g * d + c0 + h0;
-  for (int64_t step = 0; step < L; ++step) {
-    const int64_t s = dir ? L - 1 - step : step;
-    const int64_t row = bi * L + ord[s];
-    const float* pr = P + row * ld;
-    if (step + kAhead < L)
-      prefetch_token(a, P, ord, bi, dir ? L - 1 - step - kAhead : step + kAhead, c0 + h0, gate,
-                     out);
-    // dt, then 16 B, then 16 C values of this token, broadcast straight from the row
-    const float* pq = pr + d;
-    const __m256 uv = load8<Full>(pr + c0 + h0, mask);
-    __m256 raw = bias;
-    for (int64_t r = 0; r < R; ++r)
-      raw = _mm256_fmadd_ps(_mm256_set1_ps(pq[r]), _mm256_load_ps(blk.wd + r * W + h0), raw);
-    const __m256 dtv = softplus_v<Lanes8>(raw);
-    const __m256 dtu = _mm256_mul_ps(dtv, uv);
-    __m256 acc0 = _mm256_mul_ps(Dv, uv), acc1 = _mm256_setzero_ps();
-    // no clamp in the 2^x when no lane's delta passes its lim (one compare per token)
-    if (_mm256_movemask_ps(_mm256_cmp_ps(dtv, lim, _CMP_GT_OQ)) == 0)
-      states16<false>(blk.A2 + h0, dtv, dtu, pq + R, pq + R + 16, h, acc0, acc1);
-    else
-      states16<true>(blk.A2 + h0, dtv, dtu, pq + R, pq + R + 16, h, acc0, acc1);
-    const __m256 gy = _mm256_mul_ps(load8<Full>(gate + row * GD, mask), _mm256_add_ps(acc0, acc1));
-    float* orow = out + row * GD;
-    store8<Full>(orow, dir == 0 ? gy : _mm256_add_ps(load8<Full>(orow, mask), gy), nv);
+  // two passes per chunk of tokens, as the AVX-512 scan (mixer_scan_dir16): delta, delta * u,
+  // D * u and whether the 2^x needs its clamp first, then the recurrence
+  alignas(32) float dts[kChunk * 8], dtus[kChunk * 8], dus[kChunk * 8];
+  bool clamp[kChunk];
+  for (int64_t s0 = 0; s0 < L; s0 += kChunk) {
+    const int64_t cn = std::min<int64_t>(kChunk, L - s0);
+    for (int64_t t = 0; t < cn; ++t) {
+      const int64_t step = s0 + t;
+      const float* pr = P + (bi * L + ord[dir ? L - 1 - step : step]) * ld;
+      const float* pq = pr + d;
+      const __m256 uv = load8<Full>(pr + c0 + h0, mask);
+      __m256 raw = bias;
+      for (int64_t r = 0; r < R; ++r)
+        raw = _mm256_fmadd_ps(_mm256_set1_ps(pq[r]), _mm256_load_ps(blk.wd + r * W + h0), raw);
+      const __m256 dtv = softplus_v<Lanes8>(raw);
+      _mm256_store_ps(dts + t * 8, dtv);
+      _mm256_store_ps(dtus + t * 8, _mm256_mul_ps(dtv, uv));
+      _mm256_store_ps(dus + t * 8, _mm256_mul_ps(Dv, uv));
+      // no clamp in the 2^x when no lane's delta passes its lim (one compare per token)
+      clamp[t] = _mm256_movemask_ps(_mm256_cmp_ps(dtv, lim, _CMP_GT_OQ)) != 0;
+    }
+    for (int64_t t = 0; t < cn; ++t) {
+      const int64_t step = s0 + t;
+      const int64_t row = bi * L + ord[dir ? L - 1 - step : step];
+      const float* pq = P + row * ld + d;  // dt, then 16 B, then 16 C values of this token
+      if (step + kAhead < L)
+        prefetch_token(a, P, ord, bi, dir ? L - 1 - step - kAhead : step + kAhead, c0 + h0,
+                       gate, out);
+      const __m256 dtv = _mm256_load_ps(dts + t * 8), dtu = _mm256_load_ps(dtus + t * 8);
+      __m256 acc0 = _mm256_load_ps(dus + t * 8), acc1 = _mm256_setzero_ps();
+      if (clamp[t])
+        states16<true>(blk.A2 + h0, dtv, dtu, pq + R, pq + R + 16, h, acc0, acc1);
+      else
+        states16<false>(blk.A2 + h0, dtv, dtu, pq + R, pq + R + 16, h, acc0, acc1);
+      const __m256 gy =
+          _mm256_mul_ps(load8<Full>(gate + row * GD, mask), _mm256_add_ps(acc0, acc1));
+      float* orow = out + row * GD;
+      store8<Full>(orow, dir == 0 ? gy : _mm256_add_ps(load8<Full>(orow, mask), gy), nv);
+    }
   }
 }
 #endif
