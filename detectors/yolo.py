@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,8 +95,28 @@ def _network_allowed() -> Iterator[None]:
 
 
 def import_yolo() -> Any:
-    """Import Ultralytics' YOLO class with network look-ups off (import-time checks included)."""
+    """Import Ultralytics' YOLO class with network look-ups off (import-time checks included)
+    and without its first-run banner: the first import writes Ultralytics' settings file and
+    announces it in four lines of `yolo settings` help, noise in a newcomer's first `hgmamba
+    lift`. So the first import runs with YOLO_VERBOSE=False; its logger then gets the INFO level
+    back unless the user had set YOLO_VERBOSE themselves."""
     os.environ.setdefault("YOLO_OFFLINE", "1")
+    if "ultralytics" not in sys.modules:
+        user = os.environ.get("YOLO_VERBOSE")
+        os.environ["YOLO_VERBOSE"] = "False"
+        try:
+            import ultralytics  # noqa: F401
+        finally:
+            if user is None:
+                os.environ.pop("YOLO_VERBOSE", None)
+            else:
+                os.environ["YOLO_VERBOSE"] = user
+        if user is None:
+            from ultralytics.utils import LOGGER
+
+            LOGGER.setLevel(logging.INFO)
+            for handler in LOGGER.handlers:
+                handler.setLevel(logging.INFO)
     from ultralytics import YOLO
 
     return YOLO

@@ -245,3 +245,26 @@ def test_person_selection_rules():
     assert select_tracks(stats, "3", 10) == [3]
     with pytest.raises(HGMambaError, match="tracks found: 1, 2, 3"):
         select_tracks(stats, 7, 10)
+
+
+@pytest.mark.parametrize("user_verbose", [None, "False"])
+def test_first_ultralytics_import_prints_no_settings_banner(tmp_path, user_verbose):
+    """A fresh machine: Ultralytics writes its settings file without its four-line banner, and
+    its logger is back at INFO afterwards unless the user turned it down (YOLO_VERBOSE)."""
+    env = {**os.environ, "YOLO_CONFIG_DIR": str(tmp_path)}
+    env.pop("YOLO_VERBOSE", None)
+    if user_verbose is not None:
+        env["YOLO_VERBOSE"] = user_verbose
+    code = (
+        "import os; from detectors.yolo import import_yolo; import_yolo();"
+        "from ultralytics.utils import LOGGER;"
+        "print('level', LOGGER.level, os.environ.get('YOLO_VERBOSE'))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "Settings" not in run.stdout + run.stderr
+    assert list(tmp_path.rglob("settings.json"))  # the file is still written
+    level = 20 if user_verbose is None else 40  # logging.INFO / ERROR
+    assert run.stdout.split()[-2:] == [str(level), str(user_verbose)]
