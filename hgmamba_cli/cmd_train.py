@@ -148,7 +148,9 @@ def train(
             " wild person: measured, see README)."
         ),
     ] = "",
-    epochs: Annotated[int, typer.Option(help="Number of epochs (paper: 90).")] = 90,
+    epochs: Annotated[
+        int | None, typer.Option(help="Number of epochs (paper and default: 90).")
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Windows per batch (paper: 16).")] = 16,
     lr: Annotated[float, typer.Option(help="AdamW learning rate, decayed x0.99 per epoch.")] = 5e-4,
     lr_schedule: Annotated[
@@ -188,26 +190,32 @@ def train(
         ),
     ] = False,
     seed: Annotated[int, typer.Option(help="Seed for weights, data order and augmentation.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: Annotated[str | None, typer.Option(help="auto (default), cpu or cuda.")] = None,
     amp: Annotated[
         bool, typer.Option("--amp", help="bf16 autocast (CUDA or a CPU with AVX512-BF16).")
     ] = False,
     eval_every: Annotated[
-        int, typer.Option(help="Quick test evaluation every k epochs (0 = never).")
-    ] = 1,
+        int | None,
+        typer.Option(help="Quick test evaluation every k epochs (0 = never; default 1)."),
+    ] = None,
     eval_tile_every: Annotated[
         int, typer.Option(help="Quick evaluation uses every k-th test window.")
     ] = 20,
     eval_every_steps: Annotated[
-        int, typer.Option(help="Also a quick evaluation (and best.pt) every k steps (0 = off).")
-    ] = 0,
+        int | None,
+        typer.Option(
+            help="Also a quick evaluation (and best.pt) every k steps (0 = off, default)."
+        ),
+    ] = None,
     eval_max_windows: Annotated[
         int, typer.Option(help="Quick evaluations score at most this many fixed test windows.")
     ] = 0,
-    checkpoint_every: Annotated[int, typer.Option(help="Write last.pt every k steps.")] = 200,
+    checkpoint_every: Annotated[
+        int | None, typer.Option(help="Write last.pt every k steps (default 200).")
+    ] = None,
     max_steps: Annotated[
-        int, typer.Option(help="Stop after this many steps in total (0 = no cap).")
-    ] = 0,
+        int | None, typer.Option(help="Stop after this many steps in total (0 = no cap, default).")
+    ] = None,
     train_subjects: Annotated[str, typer.Option(help="Comma list (default S1,S5,S6,S7,S8).")] = "",
     test_subjects: Annotated[str, typer.Option(help="Comma list (default S9,S11).")] = "",
     resume: Annotated[
@@ -215,12 +223,19 @@ def train(
         typer.Option(
             "--resume",
             help="Continue the run in --out exactly; its stored settings win except --epochs,"
-            " --max-steps, --time-budget-min, --device, --checkpoint-every and --eval-every.",
+            " --max-steps, --time-budget-min, --device, --checkpoint-every, --eval-every and"
+            " --eval-every-steps when given.",
         ),
     ] = False,
 ) -> None:
     """Train a lifter (paper recipe by default); --resume continues an interrupted run exactly."""
-    if epochs < 1 or batch_size < 1 or lr <= 0:
+    resumable = {
+        "epochs": epochs, "max_steps": max_steps, "device": device,
+        "checkpoint_every": checkpoint_every, "eval_every": eval_every,
+        "eval_every_steps": eval_every_steps,
+    }  # fmt: skip
+    given = {k for k, v in resumable.items() if v is not None}  # what --resume may change
+    if (epochs is not None and epochs < 1) or batch_size < 1 or lr <= 0:
         raise HGMambaError("--epochs and --batch-size must be >= 1 and --lr > 0")
     if warmup_steps < 0 or time_budget_min < 0 or velocity_warmup_steps < 0:
         raise HGMambaError(
@@ -228,6 +243,11 @@ def train(
         )
     from hgmamba_core.train import TrainConfig  # torch: only when the command runs
     from hgmamba_core.train import train as run_training
+
+    defaults = TrainConfig.__dataclass_fields__
+    epochs, max_steps, device, checkpoint_every, eval_every, eval_every_steps = (
+        defaults[k].default if v is None else v for k, v in resumable.items()
+    )
 
     recipe = recipe.lower()
     two_d = two_d or ("gt+sh" if recipe == "wild" else "gt")
@@ -248,11 +268,11 @@ def train(
     from hgmamba_core.distributed import env_context
 
     if not env_context().is_main:  # under torchrun, process 0 alone reports (distributed.py)
-        run_training(cfg, resume=resume, progress=None)
+        run_training(cfg, resume=resume, progress=None, overrides=given)
         return
     console = Console(stderr=True)
     with RichProgress(console) as progress:
-        res = run_training(cfg, resume=resume, progress=progress)
+        res = run_training(cfg, resume=resume, progress=progress, overrides=given)
     state = "stopped (resume with --resume)" if res.stopped_early else "finished"
     console.print(
         f"{state}: {res.epochs_done} epochs, {res.global_step} steps; checkpoints in {res.out}"

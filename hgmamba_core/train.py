@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -303,8 +304,18 @@ def quick_eval_tile_every(cfg: TrainConfig, store: ClipStore, length: int) -> in
     return every
 
 
-def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = None) -> TrainResult:
-    """Train (or continue) the run in cfg.out; returns when done or after cfg.max_steps steps."""
+RESUMABLE = ("epochs", "max_steps", "device", "checkpoint_every", "eval_every", "eval_every_steps")
+
+
+def train(
+    cfg: TrainConfig,
+    resume: bool = False,
+    progress: Progress | None = None,
+    overrides: Collection[str] | None = None,
+) -> TrainResult:
+    """Train (or continue) the run in cfg.out; returns when done or after cfg.max_steps steps.
+    On resume, `overrides` names the RESUMABLE fields cfg changes (the CLI: the options given);
+    None: all of them. The others keep the stored run's values."""
     out = Path(cfg.out)
     last_path, best_path = out / "last.pt", out / "best.pt"
     state = None
@@ -325,10 +336,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress: Progress | None = No
         # A new --time-budget-min re-times the run (a new session on another machine); without
         # one, a budgeted run keeps the step count its budget fixed (the cosine depends on it).
         new_budget = cfg.time_budget_min > 0
+        take = set(RESUMABLE if overrides is None else overrides) & set(RESUMABLE)
+        if new_budget:
+            take.add("max_steps")  # re-timed from the speed unless --max-steps fixes it
         keep_steps = stored.time_budget_min > 0 and not new_budget and not cfg.max_steps
-        for name in (
-            "epochs", "max_steps", "device", "checkpoint_every", "eval_every", "eval_every_steps",
-        ):  # fmt: skip
+        for name in sorted(take):
             if name == "max_steps" and keep_steps:
                 continue
             setattr(stored, name, getattr(cfg, name))

@@ -14,7 +14,7 @@ from hgmamba_cli.app import main
 from hgmamba_core.data.windows import ClipStore
 from hgmamba_core.evaluate import predict_store
 from hgmamba_core.model import build_model
-from hgmamba_core.model.checkpoint import save_checkpoint
+from hgmamba_core.model.checkpoint import read_checkpoint, save_checkpoint
 
 
 @dataclass
@@ -161,16 +161,28 @@ def test_train_cli_tiny(mini_data, tmp_path, run_cli):
     args = [
         "train", "--variant", "tiny", "--data", mini_data, "--out", out, "--epochs", "1",
         "--batch-size", "8", "--train-subjects", "S1", "--test-subjects", "S9", "--device", "cpu",
-        "--max-steps", "2",
+        "--checkpoint-every", "1", "--eval-every-steps", "5", "--max-steps", "2",
     ]  # fmt: skip
     r = run_cli(*args)
     assert r.returncode == 0, r.stderr
     assert (out / "last.pt").is_file() and "stopped" in r.stderr
     r = run_cli(*args)  # same --out without --resume
     assert r.returncode != 0 and "--resume" in r.stderr
-    r = run_cli(*args[:-2], "--resume")
+    # --resume alone keeps what the run was started with (cap, cadence, device), not the
+    # options' defaults: a resumed run on a fresh machine must not lose its checkpoint cadence
+    r = run_cli("train", "--out", out, "--data", mini_data, "--resume")
     assert r.returncode == 0, r.stderr
+    stored = read_checkpoint(out / "last.pt")["train"]["config"]
+    assert (stored["max_steps"], stored["checkpoint_every"], stored["eval_every_steps"]) == (
+        2,
+        1,
+        5,
+    )
+    assert stored["device"] == "cpu"
+    r = run_cli("train", "--out", out, "--data", mini_data, "--resume", "--max-steps", "0")
+    assert r.returncode == 0, r.stderr  # the cap lifted: epoch 1 runs to its end
     assert (out / "best.pt").is_file() and len((out / "log.jsonl").read_text().splitlines()) == 1
+    assert read_checkpoint(out / "last.pt")["train"]["config"]["checkpoint_every"] == 1
 
 
 def test_shipped_xs_weights_are_trained(mini_data):
