@@ -25,11 +25,17 @@ def resolve_device(name: str = "auto") -> torch.device:
     return dev
 
 
-def cpu_has_bf16() -> bool:
-    """AVX512-BF16 or AMX-BF16 in /proc/cpuinfo: without them CPU bf16 is emulated and slower
-    than float32 (bench/lifter.py). Unknown (non-Linux) counts as no."""
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo ("avx2", "avx512f", ...); empty where unknown
+    (non-Linux)."""
     try:
-        flags = Path("/proc/cpuinfo").read_text()
+        text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+        return set()
+    return {f for line in text.splitlines() if line.startswith("flags") for f in line.split()}
+
+
+def cpu_has_bf16() -> bool:
+    """AVX512-BF16 or AMX-BF16 on this CPU: without them CPU bf16 is emulated and slower than
+    float32 (bench/lifter.py). Unknown (non-Linux) counts as no."""
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())

@@ -6,7 +6,6 @@ import dataclasses
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,6 +13,7 @@ import torch.nn.functional as F
 from conftest import H36M_DIR, REPO
 
 from hgmamba_core import build_model
+from hgmamba_core.device import cpu_flags
 from hgmamba_core.model import fast_eval
 from hgmamba_core.model.variants import get_variant
 from hgmamba_core.ssm import mixer_kernel
@@ -197,45 +197,37 @@ def test_other_scan_backend_or_switch_off_runs_the_modules(monkeypatch):
 
 
 @pytest.mark.slow
-def test_portable_kernel_build_matches_the_modules(tmp_path):
-    """The build without -march=native (an ARM Mac, an old CPU) runs the generic C++ loops, not
-    the AVX2 or AVX-512 ones this machine compiles: the same checks must pass there."""
-    env = {**os.environ, "HGMAMBA_SCAN_PORTABLE": "1", "HGMAMBA_CACHE": str(tmp_path)}
-    tests = "test_fast_path_matches_modules or other_than_16 or bfloat16"
+def _run_here_with(env: dict[str, str], tests: str) -> None:
+    """This file's tests selected by `tests` (pytest -k) in a child process with env added
+    (a kernel build setting): all must pass, none skip."""
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", tests],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
+        cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "passed" in run.stdout and "skipped" not in run.stdout.splitlines()[-1]
+
+
+def test_portable_kernel_build_matches_the_modules(tmp_path):
+    """The build without -march=native (an ARM Mac, an old CPU) runs the generic C++ loops, not
+    the AVX2 or AVX-512 ones this machine compiles: the same checks must pass there."""
+    env = {"HGMAMBA_SCAN_PORTABLE": "1", "HGMAMBA_CACHE": str(tmp_path)}
+    _run_here_with(env, "test_fast_path_matches_modules or other_than_16 or bfloat16")
     assert [p.name for p in (tmp_path / "mixer").iterdir() if "portable" in p.name]
-
-
-def _cpu_flags() -> set[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    return {f for line in text.splitlines() if line.startswith("flags") for f in line.split()}
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(
-    not {"avx512f", "avx2", "fma"} <= _cpu_flags() or mixer_kernel.compiler() is None,
+    not {"avx512f", "avx2", "fma"} <= cpu_flags() or mixer_kernel.compiler() is None,
     reason="needs an AVX-512 CPU (elsewhere the native build is the AVX2 or portable one)",
 )
 def test_avx2_kernel_build_matches_the_modules(tmp_path):
     """The AVX2 + FMA code (most laptops) is what `-mno-avx512f` builds here: the kernel's
     definition and the modules must hold for it too, not only for this machine's AVX-512."""
-    env = {**os.environ, "CXX": "c++ -mno-avx512f", "HGMAMBA_CACHE": str(tmp_path)}
-    tests = "test_fast_path_matches_modules or kernel_matches_its_definition or simd_is"
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", tests],
-        cwd=REPO, env={**env, "HGMAMBA_EXPECT_SIMD": "avx2"}, capture_output=True, text=True,
-        timeout=900,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    assert "passed" in run.stdout and "skipped" not in run.stdout.splitlines()[-1]
+    env = {"CXX": "c++ -mno-avx512f", "HGMAMBA_CACHE": str(tmp_path), "HGMAMBA_EXPECT_SIMD": "avx2"}
+    _run_here_with(
+        env, "test_fast_path_matches_modules or kernel_matches_its_definition or simd_is"
+    )
 
 
 @pytest.mark.skipif(not os.environ.get("HGMAMBA_EXPECT_SIMD"), reason="run by the AVX2 build test")

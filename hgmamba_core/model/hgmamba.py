@@ -56,12 +56,14 @@ class HGMamba(nn.Module):
         if fast_eval.fast_path_available(x, self):
             step = fast_eval.windows_per_chunk(t, self.cfg.num_joints)
             order = fast_eval.token_order(t, self.cfg.num_joints)
-            workers = window_workers.worker_count(x.shape[0], torch.get_num_threads())
-            if self.parallel_windows and workers > 1:
+            workers = (
+                window_workers.worker_count(x.shape[0], torch.get_num_threads())
+                if self.parallel_windows
+                else 1
+            )
+            if workers > 1:
                 for blk in self.blocks:  # fold the weights here, not in two workers at once
                     blk.packed()
-            else:
-                workers = 1
             return window_workers.map_windows(
                 lambda c: self._forward_fast(c, order), x, step, workers
             )
