@@ -284,12 +284,14 @@ def _mixer_reference(proj, order, a2, wdt, dt_bias, dskip, gate):
     return out
 
 
-@pytest.mark.parametrize("dt_shift", [-2.0, 6.0])
-def test_kernel_matches_its_definition(dt_shift):
+@pytest.mark.parametrize(("dt_shift", "d"), [(-2.0, 21), (6.0, 21), (-2.0, 12), (-2.0, 32)])
+def test_kernel_matches_its_definition(dt_shift, d):
     """Against a float64 loop of the same maths; dt_shift 6 makes deltas of ~6, so delta * A2
-    reaches -30 * 6 and the AVX2 kernel's clamped 2^x (its per-token check) is exercised."""
+    reaches -30 * 6 and the AVX2 kernel's clamped 2^x (its per-token check) is exercised.
+    Channel counts: 21 = 16 + 5 (the AVX-512 scan's last block shifted back to end at d), 12
+    (fewer than one block: masked lanes), 32 (whole blocks only)."""
     kernel = mixer_kernel.load()
-    args = _mixer_inputs(seed=5, b=2, dt_shift=dt_shift)
+    args = _mixer_inputs(seed=5, b=2, d=d, dt_shift=dt_shift)
     args = (args[0], args[1], args[2] * 6, *args[3:])  # A2 down to -30
     got = _forward_with_threads(kernel, args, 1).double()
     ref = _mixer_reference(*args)
