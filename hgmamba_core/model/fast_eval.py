@@ -81,8 +81,8 @@ class MambaPack:
     unit_w: torch.Tensor  # (i,) ones and zeros for the plain norm_id (see _plain_layer_norm)
     unit_b: torch.Tensor
     eps: float
-    w_scan: torch.Tensor  # (4, p, ld): [W_2^T | W_2^T W_x^T] per scan, row i its bias (times
-    # act's ones column), zero-padded rows and columns (ld = i + R + 2n rounded up to GEMM_ALIGN)
+    w_scan: torch.Tensor  # (4, ld, p), (out, in) as nn.Linear: [W_2; W_x W_2] per scan, column
+    # i its bias (times act's ones column), zero-padded (ld = i + R + 2n rounded up to GEMM_ALIGN)
     a2: torch.Tensor  # (4, i, n) = A log2(e)
     wdt: torch.Tensor  # (4, i, R)
     dt_bias: torch.Tensor  # (4, i)
@@ -182,7 +182,7 @@ def _pack_mamba(unit: nn.Module) -> MambaPack:
         unit_b=torch.zeros(i),
         eps=sm.st.norm_id.eps,
         w_scan=torch.stack(
-            [_pad(torch.cat([_pad(w, 1, ld), _pad(b, 0, ld)[None]]), 0, ip) for w, b in packed]
+            [_pad(torch.cat([_pad(w, 1, ld), _pad(b, 0, ld)[None]]), 0, ip).T for w, b in packed]
         ).contiguous(),
         a2=torch.stack([-torch.exp(s.A_log.float()) * LOG2E for s in ssms]).contiguous(),
         wdt=torch.stack([s.dt_proj.weight for s in ssms]).contiguous(),
@@ -344,11 +344,16 @@ def _onednn_bf16_linear() -> bool:
 
 
 def _linear(
-    x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, gelu: bool = False, tanh: bool = False
+    x: torch.Tensor,
+    w: torch.Tensor,
+    b: torch.Tensor | None,
+    gelu: bool = False,
+    tanh: bool = False,
 ):
-    """x @ w.T + b, then GELU or tanh: one oneDNN call with the bias and the activation in the
-    epilogue (measured 2-3x faster than addmm + gelu on (7344, 64) x (64, 256): the big output
-    is written once). In float32, though, ATen's in-place GELU after the GEMM beat oneDNN's erf
+    """x @ w.T + b (no bias: b None), then GELU or tanh: one oneDNN call with the bias and the
+    activation in the epilogue (measured 2-3x faster than addmm + gelu on (7344, 64) x (64, 256):
+    the big output is written once; on AMD Zen 5, where MKL runs no AVX-512 code, oneDNN alone
+    is 2.2x F.linear on (3672, 64) x (64, 128), the spatial unit's projection). In float32, though, ATen's in-place GELU after the GEMM beat oneDNN's erf
     epilogue (bitwise the same output): the XS pass 0.955x the time on Zen 5 both natively and
     held to AVX2 (1 thread, batch 16); under bf16 the epilogue stays (GELU of the float32
     accumulator, not of its bf16 rounding)."""
@@ -357,7 +362,8 @@ def _linear(
         return torch.ops.aten.gelu_(torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], ""))
     if dt is not None:
         attr, algo = ("gelu", "none") if gelu else ("tanh", "") if tanh else ("none", "")
-        return torch.ops.mkldnn._linear_pointwise(x.to(dt), w.to(dt), b.to(dt), attr, [], algo)
+        bias = None if b is None else b.to(dt)
+        return torch.ops.mkldnn._linear_pointwise(x.to(dt), w.to(dt), bias, attr, [], algo)
     y = F.linear(x, w, b)
     return F.gelu(y) if gelu else torch.tanh(y) if tanh else y
 
@@ -394,22 +400,29 @@ def _mamba(x: torch.Tensor, h: torch.Tensor, p: MambaPack, order: torch.Tensor) 
 
 
 def _scan_projections(act: torch.Tensor, w: torch.Tensor, n_state: int) -> torch.Tensor:
-    """(N, 4, K) x (4, K, ld) -> (4, N, ld), the kernel's input: four GEMMs reading act in
+    """(N, 4, K) x (4, ld, K)^T -> (4, N, ld), the kernel's input: four GEMMs reading act in
     place, in act's dtype (bf16 under autocast, as the modules' x_proj / dt_proj), into one
     buffer, float32 unless the kernel reads bf16. Measured, 1 thread, (3672, 104) x (104, 136):
     a bmm over the strided act.transpose(0, 1) 12.1 ms against 5.4 for these with AVX-512
     (6.2 against 5.5 with oneDNN and MKL held to AVX2); in bf16 1.3 ms, 2.2 with the copy to
-    float32."""
+    float32. In float32 oneDNN, then a copy into the buffer: on AMD Zen 5 all four 3.1 ms
+    against 4.9-5.2 for MKL's mm straight into it (MKL runs no AVX-512 code on AMD: 80
+    GFLOP/s, the same as held to AVX2); held to AVX2 4.9 against 5.1."""
     widen = act.dtype == torch.bfloat16 and not mixer_kernel.reads_bf16(n_state)
     dt = torch.float32 if widen else act.dtype
-    out = torch.empty(4, act.shape[0], w.shape[-1], dtype=dt, device=act.device)
+    out = torch.empty(4, act.shape[0], w.shape[1], dtype=dt, device=act.device)
+    onednn = _gemm_dtype(act) == torch.float32
     with torch.autocast("cpu", enabled=False):
         w = w.to(act.dtype)
         for k in range(4):
-            if widen:
-                out[k].copy_(torch.mm(act[:, k], w[k]))
+            if onednn:
+                out[k].copy_(
+                    torch.ops.mkldnn._linear_pointwise(act[:, k], w[k], None, "none", [], "")
+                )
+            elif widen:
+                out[k].copy_(torch.mm(act[:, k], w[k].T))
             else:
-                torch.mm(act[:, k], w[k], out=out[k])
+                torch.mm(act[:, k], w[k].T, out=out[k])
     return out
 
 
@@ -417,7 +430,7 @@ def _spatial(x: torch.Tensor, h: torch.Tensor, p: SpatialPack, bt: int) -> torch
     """Spatial hypergraph residual unit; h = the plain LN of x."""
     n, d = x.shape
     j = n // bt
-    z = F.linear(h, p.w).view(bt, 2 * j, d)  # rows (joint, scale)
+    z = _linear(h, p.w, None).view(bt, 2 * j, d)  # rows (joint, scale)
     y = torch.matmul(p.kernel.to(z.dtype), z).view(bt, j, 2 * d)
     y = F.relu_(y + p.bias.to(y.dtype)).view(n, 2, d)
     y = torch.add(y[:, 0], y[:, 1])  # bitwise y.sum(dim=1); in bf16 2.2x faster (0.58 / 1.3 ms)
