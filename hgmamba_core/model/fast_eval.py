@@ -353,10 +353,11 @@ def _linear(
     """x @ w.T + b (no bias: b None), then GELU or tanh: one oneDNN call with the bias and the
     activation in the epilogue (measured 2-3x faster than addmm + gelu on (7344, 64) x (64, 256):
     the big output is written once; on AMD Zen 5, where MKL runs no AVX-512 code, oneDNN alone
-    is 2.2x F.linear on (3672, 64) x (64, 128), the spatial unit's projection). In float32, though, ATen's in-place GELU after the GEMM beat oneDNN's erf
-    epilogue (bitwise the same output): the XS pass 0.955x the time on Zen 5 both natively and
-    held to AVX2 (1 thread, batch 16); under bf16 the epilogue stays (GELU of the float32
-    accumulator, not of its bf16 rounding)."""
+    is 2.2x F.linear on (3672, 64) x (64, 128), the spatial unit's projection). In float32,
+    though, ATen's in-place GELU after the GEMM beat oneDNN's erf epilogue (bitwise the same
+    output): the XS pass 0.955x the time on Zen 5 both natively and held to AVX2 (1 thread,
+    batch 16); under bf16 the epilogue stays (GELU of the float32 accumulator, not of its bf16
+    rounding)."""
     dt = _gemm_dtype(x)
     if gelu and dt == torch.float32:
         return torch.ops.aten.gelu_(torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], ""))

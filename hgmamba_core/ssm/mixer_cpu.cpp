@@ -146,7 +146,8 @@ struct Lanes16 {
   static V exp2(V x) { return vexp2_16<Low>(x); }
 };
 
-// 16 lanes of a projection row (masked), as float; bf16 rows (bit patterns) widened.
+// 16 lanes of a row (masked where `mask` is not all lanes), as float; bf16 rows (bit
+// patterns) widened.
 // Masked loads and stores only where a lane really is missing: on AMD Zen 4 / 5 one masked
 // load or store per token cost more than the 16 states' arithmetic (all-lane masks included;
 // the kernel took 1.7-2x the time of plain ones, bitwise the same output).
