@@ -118,6 +118,17 @@ def test_bfloat16_autocast_no_worse_than_the_modules():
     assert (fast - y32).abs().max() <= 1.5 * (slow - y32).abs().max()
 
 
+def test_float32_without_onednn_runs_the_plain_ops(monkeypatch):
+    """Where torch has no oneDNN linears, the float32 fast path's GEMMs (the scan projections'
+    mm with the (out, in) weights transposed among them) still give the modules' result."""
+    model = _model("xs")
+    x = _input(3, 27)
+    monkeypatch.setattr(fast_eval, "_onednn_linear", lambda: False)
+    with torch.no_grad():
+        assert fast_eval._gemm_dtype(x) is None
+        _close(model(x), _slow(model, x))
+
+
 def test_bfloat16_autocast_without_onednn_bf16_runs_the_plain_ops(monkeypatch):
     """Where oneDNN cannot run bf16 linears (an AVX2 CPU, or its ISA capped), autocast still
     works: the plain ops, to the same accuracy as the modules."""
