@@ -417,9 +417,7 @@ def _scan_projections(act: torch.Tensor, w: torch.Tensor, n_state: int) -> torch
         w = w.to(act.dtype)
         for k in range(4):
             if onednn:
-                out[k].copy_(
-                    torch.ops.mkldnn._linear_pointwise(act[:, k], w[k], None, "none", [], "")
-                )
+                out[k].copy_(_linear(act[:, k], w[k], None))
             elif widen:
                 out[k].copy_(torch.mm(act[:, k], w[k].T))
             else:
